@@ -1,0 +1,103 @@
+import type { QueueConfig } from './types.js';
+
+/**
+ * All configuration is one typed object with documented defaults. Environment variables are read only in
+ * env.ts and turned into a partial of this object.
+ */
+
+export interface SqliteStoreOptions {
+  kind: 'sqlite';
+  /** Database file, or ':memory:'. `cosmos dev` uses `<data>/cosmos.db`. */
+  path: string;
+  /**
+   * 'full' (default) fsyncs every commit: a committed transition survives power loss. Throughput comes from
+   * group commit instead of weaker durability.
+   */
+  synchronous?: 'full' | 'normal';
+  /** How long a writer waits for another process's write lock. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Most operations one group commit carries. Default 1000. */
+  maxGroupSize?: number;
+}
+
+export interface PostgresStoreOptions {
+  kind: 'postgres';
+  /** postgres://user@host:port/db */
+  url: string;
+  /** Every table lives in this schema; tests use one schema each. Default 'cosmos'. */
+  schema?: string;
+  /** Connections in the pool. Default 10. */
+  poolSize?: number;
+  /** Listen for NOTIFY wake-ups on a dedicated connection. Default true. */
+  listen?: boolean;
+}
+
+export type StoreOptions = SqliteStoreOptions | PostgresStoreOptions;
+
+export interface QueueOptions {
+  /** Defaults for auto-created queues. */
+  defaults: QueueConfig;
+  /** Largest serialized payload accepted, in bytes; larger data belongs in blobs. Default 256 KiB. */
+  maxPayloadBytes: number;
+  /** A consumer re-checks this often even without a wake-up (a fallback, not the normal path). */
+  pollIntervalMs: number;
+  /** How often the maintenance loop promotes delayed messages, reaps expired leases and collects garbage. */
+  maintenanceIntervalMs: number;
+  /** Rows deleted per garbage-collection statement. */
+  gcBatchSize: number;
+}
+
+export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
+  leaseMs: 30_000,
+  delayMs: 0,
+  maxAttempts: 3,
+  retentionMs: 24 * 60 * 60 * 1000,
+  enqueuePaused: false,
+  dequeuePaused: false,
+  exclusive: false,
+};
+
+export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
+  defaults: DEFAULT_QUEUE_CONFIG,
+  maxPayloadBytes: 256 * 1024,
+  pollIntervalMs: 2_000,
+  maintenanceIntervalMs: 1_000,
+  gcBatchSize: 5_000,
+};
+
+export interface ServerOptions {
+  /** Default 127.0.0.1: nothing listens beyond loopback unless asked. */
+  host: string;
+  /** Default 7070; 0 picks a free port. */
+  port: number;
+}
+
+export const DEFAULT_SERVER_OPTIONS: ServerOptions = { host: '127.0.0.1', port: 7070 };
+
+export interface CosmosOptions {
+  store: StoreOptions;
+  queue: QueueOptions;
+  server: ServerOptions;
+  /** pino level. Default 'info'. */
+  logLevel: string;
+}
+
+export interface CosmosOptionsInput {
+  store?: StoreOptions;
+  queue?: Partial<Omit<QueueOptions, 'defaults'>> & { defaults?: Partial<QueueConfig> };
+  server?: Partial<ServerOptions>;
+  logLevel?: string;
+}
+
+export function resolveOptions(input: CosmosOptionsInput = {}): CosmosOptions {
+  return {
+    store: input.store ?? { kind: 'sqlite', path: '.cosmos/cosmos.db' },
+    queue: {
+      ...DEFAULT_QUEUE_OPTIONS,
+      ...input.queue,
+      defaults: { ...DEFAULT_QUEUE_CONFIG, ...input.queue?.defaults },
+    },
+    server: { ...DEFAULT_SERVER_OPTIONS, ...input.server },
+    logLevel: input.logLevel ?? 'info',
+  };
+}

@@ -1,0 +1,114 @@
+import pg from 'pg';
+import type { PostgresStoreOptions } from '../../config.js';
+import { CosmosError } from '../../errors.js';
+import { Wakeups } from '../../queue/wakeups.js';
+import { loadMigrations, planMigrations, type AppliedMigration } from '../migrations.js';
+import type { Store } from '../store.js';
+import { Listener } from './listener.js';
+import { PostgresQueueStore } from './postgres-queue.js';
+import { pgQueries as q } from './queries.js';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * The distributed store: a pooled `pg` connection set whose search_path is the installation's schema,
+ * plus one listening connection for wake-ups.
+ */
+export class PostgresStore implements Store {
+  readonly dialect = 'postgres';
+  readonly queue: PostgresQueueStore;
+  private closed = false;
+
+  private constructor(
+    readonly pool: pg.Pool,
+    readonly schema: string,
+    readonly wakeups: Wakeups,
+    private readonly listener: Listener | undefined,
+  ) {
+    this.queue = new PostgresQueueStore(pool, channelFor(schema), this.wakeups);
+  }
+
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const schema = options.schema ?? 'cosmos';
+    if (!SCHEMA_NAME.test(schema))
+      throw new CosmosError('config_invalid', `schema name "${schema}" must match ${SCHEMA_NAME.source}`);
+    const config: pg.ClientConfig = {
+      connectionString: options.url,
+      options: `-c search_path=${schema}`,
+      application_name: 'cosmos',
+    };
+    await migrate(config, schema);
+    const pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
+    // An idle client losing its connection must not crash the process; the next checkout reconnects.
+    pool.on('error', () => undefined);
+    const wakeups = new Wakeups();
+    let listener: Listener | undefined;
+    if (options.listen !== false) {
+      listener = new Listener(config, channelFor(schema), wakeups);
+      try {
+        await listener.start();
+      } catch (error) {
+        await pool.end();
+        throw error;
+      }
+    }
+    return new PostgresStore(pool, schema, wakeups, listener);
+  }
+
+  async schemaVersion(): Promise<number> {
+    const res = await this.pool.query<{ v: number }>(q.schemaVersion);
+    return Number(res.rows[0]!.v);
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.listener?.close();
+    await this.pool.end();
+  }
+}
+
+function channelFor(schema: string): string {
+  return `cosmos_${schema}`;
+}
+
+/**
+ * Applies pending migrations under a session advisory lock keyed by the schema, so nodes starting together
+ * migrate once. Each migration commits with its record.
+ */
+async function migrate(config: pg.ClientConfig, schema: string): Promise<void> {
+  const client = new pg.Client(config);
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`cosmos:migrate:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+    await client.query(q.createMigrationsTable);
+    const applied = (await client.query<AppliedMigration>(q.appliedMigrations)).rows;
+    for (const m of planMigrations(applied, loadMigrations('postgres'))) {
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query(q.recordMigration, [m.version, m.name, m.checksum, Date.now()]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw new CosmosError(
+          'migration_failed',
+          `migration ${m.version} (${m.name}) failed: ${String(error)}`,
+          {
+            version: m.version,
+          },
+        );
+      }
+    }
+  } finally {
+    await client
+      .query('SELECT pg_advisory_unlock(hashtext($1))', [`cosmos:migrate:${schema}`])
+      .catch(() => undefined);
+    await client.end();
+  }
+}

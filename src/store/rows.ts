@@ -1,0 +1,92 @@
+import {
+  MESSAGE_STATES,
+  type Message,
+  type MessageState,
+  type Metadata,
+  type QueueInfo,
+  type StateCounts,
+} from '../types.js';
+
+/** A `queues` row as both dialects return it (SQLite gives 0/1 for booleans, pg gives strings for bigint). */
+export interface QueueRow {
+  name: string;
+  lease_ms: number | string;
+  delay_ms: number | string;
+  max_attempts: number | string;
+  retention_ms: number | string;
+  enqueue_paused: boolean | number;
+  dequeue_paused: boolean | number;
+  exclusive: boolean | number;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
+export function queueRowToInfo(r: QueueRow): QueueInfo {
+  return {
+    name: r.name,
+    leaseMs: Number(r.lease_ms),
+    delayMs: Number(r.delay_ms),
+    maxAttempts: Number(r.max_attempts),
+    retentionMs: Number(r.retention_ms),
+    enqueuePaused: Boolean(r.enqueue_paused),
+    dequeuePaused: Boolean(r.dequeue_paused),
+    exclusive: Boolean(r.exclusive),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+export function emptyCounts(): StateCounts {
+  return Object.fromEntries(MESSAGE_STATES.map((s) => [s, 0])) as StateCounts;
+}
+
+type Num = number | string;
+const num = (v: Num): number => Number(v);
+const numOrNull = (v: Num | null): number | null => (v === null ? null : Number(v));
+
+/** A `messages` row: SQLite returns numbers and metadata as text, pg returns bigint as text and jsonb parsed. */
+export interface MessageRow {
+  id: Num;
+  queue: string;
+  state: MessageState;
+  priority: Num;
+  payload: string;
+  metadata: string | Metadata | null;
+  idempotency_key: string | null;
+  exclusivity_key: string | null;
+  attempts: Num;
+  max_attempts: Num;
+  lease_token: string | null;
+  lease_expires_at: Num | null;
+  visible_at: Num;
+  created_at: Num;
+  leased_at: Num | null;
+  finished_at: Num | null;
+  last_error: string | null;
+}
+
+export function messageRowToMessage(r: MessageRow): Message<string> {
+  return {
+    id: num(r.id),
+    queue: r.queue,
+    state: r.state,
+    priority: num(r.priority),
+    payload: r.payload,
+    metadata:
+      r.metadata === null
+        ? {}
+        : typeof r.metadata === 'string'
+          ? (JSON.parse(r.metadata) as Metadata)
+          : r.metadata,
+    idempotencyKey: r.idempotency_key,
+    exclusivityKey: r.exclusivity_key,
+    attempts: num(r.attempts),
+    maxAttempts: num(r.max_attempts),
+    createdAt: num(r.created_at),
+    visibleAt: num(r.visible_at),
+    leasedAt: numOrNull(r.leased_at),
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    finishedAt: numOrNull(r.finished_at),
+    lastError: r.last_error,
+  };
+}

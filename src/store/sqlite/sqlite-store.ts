@@ -1,0 +1,86 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { SqliteStoreOptions } from '../../config.js';
+import { Wakeups } from '../../queue/wakeups.js';
+import { loadMigrations, planMigrations, type AppliedMigration } from '../migrations.js';
+import type { Store } from '../store.js';
+import { GroupCommit } from './group-commit.js';
+import { SqliteQueueStore } from './sqlite-queue.js';
+
+const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)`;
+
+/**
+ * The embedded store: one SQLite file in WAL mode with durable commits. Several processes may open the same
+ * file (SQLite serializes their writes); in-process wake-ups reach only this process, others poll.
+ */
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite';
+  readonly wakeups = new Wakeups();
+  readonly queue: SqliteQueueStore;
+  readonly groupCommit: GroupCommit;
+
+  private constructor(
+    readonly db: Database.Database,
+    options: SqliteStoreOptions,
+  ) {
+    this.groupCommit = new GroupCommit(db, options.maxGroupSize ?? 1000);
+    this.queue = new SqliteQueueStore(db, this.groupCommit, this.wakeups);
+  }
+
+  static open(options: SqliteStoreOptions): SqliteStore {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    const db = new Database(options.path);
+    try {
+      db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${(options.synchronous ?? 'full').toUpperCase()}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new SqliteStore(db, options);
+  }
+
+  schemaVersion(): Promise<number> {
+    const row = this.db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get() as {
+      v: number;
+    };
+    return Promise.resolve(row.v);
+  }
+
+  ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) {
+      this.groupCommit.close();
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+/** Applies pending migrations inside one write transaction, which is also the lock against other processes. */
+function migrate(db: Database.Database): void {
+  const available = loadMigrations('sqlite');
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(MIGRATIONS_TABLE);
+    const applied = db.prepare('SELECT version, checksum FROM schema_migrations').all() as AppliedMigration[];
+    const insert = db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?, ?)');
+    for (const m of planMigrations(applied, available)) {
+      db.exec(m.sql);
+      insert.run(m.version, m.name, m.checksum, Date.now());
+    }
+    db.exec('COMMIT');
+  } catch (error) {
+    db.exec('ROLLBACK');
+    throw error;
+  }
+}
