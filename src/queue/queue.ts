@@ -142,6 +142,11 @@ export class Queue {
     return this.store.queue.counts(checkQueueName(queue));
   }
 
+  /** When something on the queue next comes due by itself (a delayed message, a lease expiry), if ever. */
+  nextDueAt(queue: string): Promise<number | null> {
+    return this.store.queue.nextDueAt(checkQueueName(queue));
+  }
+
   async configure(queue: string, patch: Partial<QueueConfig>): Promise<QueueInfo> {
     const info = await this.store.queue.configureQueue(
       checkQueueName(queue),
@@ -164,8 +169,7 @@ export class Queue {
   /** Promotes due delayed messages, reaps expired leases, and collects old finished messages. */
   async maintain(options: { gc?: boolean } = {}): Promise<MaintenanceReport> {
     const now = this.clock();
-    const promoted = await this.store.queue.promote(now);
-    const { requeued, errored } = await this.store.queue.expireLeases(now);
+    const { promoted, requeued, errored } = await this.store.queue.settle(now);
     let collected = 0;
     if (options.gc ?? true) {
       let n: number;

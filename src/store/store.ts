@@ -52,6 +52,12 @@ export interface FailItem {
   retryDelayMs: number;
 }
 
+export interface SettleReport {
+  promoted: number;
+  requeued: number;
+  errored: number;
+}
+
 export interface QueueStore {
   /** Creates the queues that do not exist yet with the defaults; existing queues are left unchanged. */
   ensureQueues(queues: QueueDefinition[], defaults: QueueConfig, now: number): Promise<void>;
@@ -81,10 +87,11 @@ export interface QueueStore {
   get(id: number): Promise<Message<string> | undefined>;
   counts(queue: string): Promise<StateCounts>;
 
-  /** Invisible messages whose time has come become pending. */
-  promote(now: number): Promise<number>;
-  /** Expired leases: back to pending while attempts remain, otherwise errored. */
-  expireLeases(now: number): Promise<{ requeued: number; errored: number }>;
+  /**
+   * Moves what time has made due: invisible messages whose delay passed become pending; expired leases go
+   * back to pending while attempts remain, otherwise errored.
+   */
+  settle(now: number): Promise<SettleReport>;
   /** Deletes finished messages older than their queue's retention; at most `limit` per call. */
   gc(now: number, limit: number): Promise<number>;
   /** The earliest moment something on this queue becomes due without a new enqueue, if any. */

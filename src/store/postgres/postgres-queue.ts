@@ -331,15 +331,6 @@ export class PostgresQueueStore implements QueueStore {
     return counts;
   }
 
-  async promote(now: number): Promise<number> {
-    return (await this.settleAll(now)).promoted;
-  }
-
-  async expireLeases(now: number): Promise<{ requeued: number; errored: number }> {
-    const { requeued, errored } = await this.settleAll(now);
-    return { requeued, errored };
-  }
-
   async gc(now: number, limit: number): Promise<number> {
     let n = 0;
     for (const queue of await this.listQueues()) {
@@ -369,7 +360,7 @@ export class PostgresQueueStore implements QueueStore {
     return kind;
   }
 
-  private async settleAll(now: number): Promise<{ requeued: number; errored: number; promoted: number }> {
+  async settle(now: number): Promise<SettleReport> {
     const total = { requeued: 0, errored: 0, promoted: 0 };
     for (const queue of await this.listQueues()) {
       const [r] = await this.run<{ requeued: string; errored: string; promoted: string }>('settleQueue', [

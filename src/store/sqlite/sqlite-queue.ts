@@ -19,7 +19,7 @@ import {
   type MessageRow,
   type QueueRow,
 } from '../rows.js';
-import type { FailItem, NewMessage, QueueDefinition, QueueStore } from '../store.js';
+import type { FailItem, NewMessage, QueueDefinition, QueueStore, SettleReport } from '../store.js';
 import type { GroupCommit } from './group-commit.js';
 import { metadataFilter, sqliteQueries as q } from './queries.js';
 
@@ -205,30 +205,19 @@ export class SqliteQueueStore implements QueueStore {
     return Promise.resolve(counts);
   }
 
-  promote(now: number): Promise<number> {
+  settle(now: number): Promise<SettleReport> {
     return this.tx.run((tx) => {
-      let n = 0;
+      const report = { promoted: 0, requeued: 0, errored: 0 };
       for (const { name } of this.s.queueNames.all() as { name: string }[]) {
-        const changed = this.s.promoteQueue.run(name, now).changes;
-        if (changed > 0) tx.afterCommit(() => this.wakeups.notify(name));
-        n += changed;
-      }
-      return n;
-    });
-  }
-
-  expireLeases(now: number): Promise<{ requeued: number; errored: number }> {
-    return this.tx.run((tx) => {
-      let requeued = 0;
-      let errored = 0;
-      for (const { name } of this.s.queueNames.all() as { name: string }[]) {
+        const promoted = this.s.promoteQueue.run(name, now).changes;
         const rows = this.s.expireQueue.all({ queue: name, now }) as { state: MessageState }[];
-        const back = rows.filter((r) => r.state === 'pending').length;
-        if (back > 0) tx.afterCommit(() => this.wakeups.notify(name));
-        requeued += back;
-        errored += rows.length - back;
+        const requeued = rows.filter((r) => r.state === 'pending').length;
+        if (promoted + requeued > 0) tx.afterCommit(() => this.wakeups.notify(name));
+        report.promoted += promoted;
+        report.requeued += requeued;
+        report.errored += rows.length - requeued;
       }
-      return { requeued, errored };
+      return report;
     });
   }
 
