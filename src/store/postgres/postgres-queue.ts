@@ -19,6 +19,7 @@ import {
   type NewMessage,
   type QueueDefinition,
   type QueueStore,
+  type SettleReport,
 } from '../store.js';
 import { pgQueries as q } from './queries.js';
 
