@@ -9,7 +9,10 @@ export default async function setup(): Promise<void> {
   const env = readEnv();
   const url = env.testDatabaseUrl;
   if (!url) {
-    if (env.ci) throw new Error('CI=true but COSMOS_TEST_DATABASE_URL is not set: the PostgreSQL suite cannot be skipped in CI');
+    if (env.ci)
+      throw new Error(
+        'CI=true but COSMOS_TEST_DATABASE_URL is not set: the PostgreSQL suite cannot be skipped in CI',
+      );
     console.warn(
       '\n!!! COSMOS_TEST_DATABASE_URL is not set: SKIPPING the PostgreSQL suite (set it to run against postgres) !!!\n',
     );
@@ -21,7 +24,9 @@ export default async function setup(): Promise<void> {
     const { rows } = await client.query<{ v: string }>('SHOW server_version');
     console.log(`PostgreSQL suite: running against postgres ${rows[0]!.v} at ${new URL(url).host}`);
   } catch (error) {
-    throw new Error(`PostgreSQL at COSMOS_TEST_DATABASE_URL is unreachable (${String(error)}): failing, not skipping`);
+    throw new Error(
+      `PostgreSQL at COSMOS_TEST_DATABASE_URL is unreachable (${String(error)}): failing, not skipping`,
+    );
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -7,10 +7,15 @@ export function databaseUrl(): string {
   return readEnv().testDatabaseUrl ?? DEFAULT_DATABASE_URL;
 }
 
-/** Runs `fn` on a short-lived connection of its own, outside every pool under test. */
-export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, application_name: 'cosmos-bench' });
   await client.connect();
+  return client;
+}
+
+/** Runs `fn` on a short-lived connection of its own, outside every pool under test. */
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(url);
   try {
     return await fn(client);
   } finally {

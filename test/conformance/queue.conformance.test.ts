@@ -53,7 +53,13 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
       expect(created).toBe(true);
       expect(state).toBe('pending');
       const m = await queue.get<{ hello: string }>(id);
-      expect(m).toMatchObject({ queue: 'q', state: 'pending', priority: clock.now(), attempts: 0, maxAttempts: 3 });
+      expect(m).toMatchObject({
+        queue: 'q',
+        state: 'pending',
+        priority: clock.now(),
+        attempts: 0,
+        maxAttempts: 3,
+      });
       expect(m!.payload).toEqual({ hello: 'world' });
     });
 
@@ -77,7 +83,9 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
     });
 
     it('batch dequeue returns at most max messages and leaves the rest pending', async () => {
-      await queue.enqueueMany(Array.from({ length: 25 }, (_, i) => ({ queue: 'q', payload: i, priority: i })));
+      await queue.enqueueMany(
+        Array.from({ length: 25 }, (_, i) => ({ queue: 'q', payload: i, priority: i })),
+      );
       const a = await queue.dequeue<number>({ queue: 'q', max: 10 });
       const b = await queue.dequeue<number>({ queue: 'q', max: 10 });
       const c = await queue.dequeue<number>({ queue: 'q', max: 10 });
@@ -293,7 +301,11 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
       await queue.enqueue('q', 'b', { metadata: { tenant: 'b', size: 'large' }, priority: 2 });
       await queue.enqueue('q', 'c', { metadata: { tenant: 'a', size: 'small' }, priority: 3 });
       await queue.enqueue('q', 'd', { priority: 4 });
-      const large = await queue.dequeue<string>({ queue: 'q', max: 10, filter: { size: 'large', tenant: 'a' } });
+      const large = await queue.dequeue<string>({
+        queue: 'q',
+        max: 10,
+        filter: { size: 'large', tenant: 'a' },
+      });
       expect(large.map((m) => m.payload)).toEqual(['a']);
       const tenantA = await queue.dequeue<string>({ queue: 'q', max: 10, filter: { tenant: 'a' } });
       expect(tenantA.map((m) => m.payload)).toEqual(['c']);
@@ -305,8 +317,12 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
     it('allows four pairs and refuses a fifth or a bad key', async () => {
       const four = { a: '1', b: '2', c: '3', d: '4' };
       await queue.enqueue('q', 'x', { metadata: four });
-      expect(await codeOf(queue.enqueue('q', 'x', { metadata: { ...four, e: '5' } }))).toBe('invalid_argument');
-      expect(await codeOf(queue.enqueue('q', 'x', { metadata: { 'bad key': '1' } }))).toBe('invalid_argument');
+      expect(await codeOf(queue.enqueue('q', 'x', { metadata: { ...four, e: '5' } }))).toBe(
+        'invalid_argument',
+      );
+      expect(await codeOf(queue.enqueue('q', 'x', { metadata: { 'bad key': '1' } }))).toBe(
+        'invalid_argument',
+      );
       expect(await codeOf(queue.dequeue({ queue: 'q', max: 1, filter: { ...four, e: '5' } }))).toBe(
         'invalid_argument',
       );
@@ -452,7 +468,9 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
   describe('garbage collection', () => {
     it('deletes finished messages after the retention period and keeps everything else', async () => {
       await queue.configure('q', { retentionMs: 1_000 });
-      const ids = await queue.enqueueMany([0, 1, 2, 3].map((payload) => ({ queue: 'q', payload, priority: payload })));
+      const ids = await queue.enqueueMany(
+        [0, 1, 2, 3].map((payload) => ({ queue: 'q', payload, priority: payload })),
+      );
       const [a, b, c] = await queue.dequeue({ queue: 'q', max: 3, leaseMs: 60_000 });
       await queue.complete(a!.lease);
       await queue.fail(b!.lease, 'x');

@@ -13,9 +13,7 @@ const KILL_AFTER = 10;
 const LEASE_MS = 1_500;
 
 /** Starts the lease holder and resolves once it has leased its batch and committed KILL_AFTER completions. */
-function startHolder(
-  place: TestPlace,
-): Promise<{
+function startHolder(place: TestPlace): Promise<{
   child: ChildProcess;
   leased: number[];
   completed: number[];

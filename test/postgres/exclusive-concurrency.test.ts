@@ -87,7 +87,8 @@ describe.runIf(pgUrl)('exclusive queue under concurrency on postgres', () => {
           for (const m of batch) {
             const key = m.exclusivityKey!;
             const holder = holders.get(key);
-            if (holder !== undefined) violations.push(`k=${key} leased by ${consumer} while held by ${holder}`);
+            if (holder !== undefined)
+              violations.push(`k=${key} leased by ${consumer} while held by ${holder}`);
             holders.set(key, consumer);
             log.push({ consumer, id: m.id, key, event: 'leased' });
           }
