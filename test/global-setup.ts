@@ -26,6 +26,7 @@ export default async function setup(): Promise<void> {
   } catch (error) {
     throw new Error(
       `PostgreSQL at COSMOS_TEST_DATABASE_URL is unreachable (${String(error)}): failing, not skipping`,
+      { cause: error },
     );
   } finally {
     await client.end().catch(() => undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CosmosError } from '../errors.js';
+import type { CosmosError } from '../errors.js';
 import { checkConfigPatch, checkDequeue, checkMetadata, checkQueueName, toNewMessage } from './validate.js';
 
 const codeOf = (fn: () => unknown): string => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CosmosError } from '../errors.js';
+import type { CosmosError } from '../errors.js';
 import { loadMigrations, planMigrations, type Migration } from './migrations.js';
 
 const m = (version: number, checksum = `c${version}`): Migration => ({

@@ -34,7 +34,7 @@ function startHolder(place: TestPlace): Promise<{
     const completed: number[] = [];
     child.on('error', reject);
     void exited.then(() => reject(new Error('lease holder exited before it was killed')));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const [word, rest] = line.split(' ', 2) as [string, string];
       if (word === 'leased') leased = JSON.parse(rest) as number[];
       if (word === 'completed') completed.push(Number(rest));

@@ -34,7 +34,7 @@ describe.runIf(pgUrl)('exclusive queue under concurrency on postgres', () => {
   let place: TestPlace;
   const stores: Store[] = [];
 
-  beforeAll(async () => {
+  beforeAll(() => {
     place = postgresKind.place();
   });
 
@@ -68,7 +68,7 @@ describe.runIf(pgUrl)('exclusive queue under concurrency on postgres', () => {
     let done = 0;
 
     const consumers = await Promise.all(
-      Array.from({ length: CONSUMERS }, async (_, consumer) => {
+      Array.from({ length: CONSUMERS }, async () => {
         const store = await place.open({ poolSize: 2 });
         stores.push(store);
         return new Queue(store, { pollIntervalMs: 50 });

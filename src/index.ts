@@ -1,0 +1,23 @@
+/**
+ * The public API of Cosmos. Everything not exported here is internal and may change without notice.
+ */
+export { openStore } from './store/open.js';
+export type { Store } from './store/store.js';
+export { Queue, type MaintenanceReport } from './queue/queue.js';
+export { Consumer, type Handler, type WorkContext, type WorkOptions } from './queue/consumer.js';
+export { startNode, type CosmosNode } from './node.js';
+export {
+  resolveOptions,
+  DEFAULT_QUEUE_CONFIG,
+  DEFAULT_QUEUE_OPTIONS,
+  DEFAULT_SERVER_OPTIONS,
+  type CosmosOptions,
+  type CosmosOptionsInput,
+  type PostgresStoreOptions,
+  type QueueOptions,
+  type ServerOptions,
+  type SqliteStoreOptions,
+  type StoreOptions,
+} from './config.js';
+export * from './errors.js';
+export * from './types.js';
