@@ -1,6 +1,6 @@
 // Compiles src/ to dist/ and ships the SQL migrations beside the code that reads them.
 import { execFileSync } from 'node:child_process';
-import { cpSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import process from 'node:process';
 
@@ -10,3 +10,4 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'ts
   stdio: 'inherit',
 });
 cpSync('src/store/migrations', 'dist/store/migrations', { recursive: true });
+chmodSync('dist/cli/main.js', 0o755);
