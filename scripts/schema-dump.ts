@@ -1,8 +1,8 @@
-import type Database from 'better-sqlite3';
+import type { Database } from '../src/store/sqlite/driver.js';
 import type pg from 'pg';
 
 /** The schema as SQLite stores it, in a stable order. */
-export function dumpSqlite(db: Database.Database): string {
+export function dumpSqlite(db: Database): string {
   const rows = db
     .prepare(
       `SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name`,

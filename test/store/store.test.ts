@@ -44,7 +44,7 @@ describe.each(storeKinds)('store lifecycle on $name', (kind) => {
     expect((err as CosmosError).message).toMatch(/version 99, newer than this Cosmos knows \(1\)/);
     // Nothing was touched: once the future row goes (as if the newer Cosmos were back), the data is there.
     if (kind.name === 'sqlite') {
-      const Database = (await import('better-sqlite3')).default;
+      const { Database } = await import('../../src/store/sqlite/driver.js');
       const raw = new Database((place.options as { path: string }).path);
       raw.prepare('DELETE FROM schema_migrations WHERE version = 99').run();
       raw.close();

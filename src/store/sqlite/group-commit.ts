@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { Database } from './driver.js';
 import { StoreClosedError } from '../../errors.js';
 
 /** What an operation inside a group commit may do besides SQL: run code only once the commit is durable. */

@@ -1,4 +1,3 @@
-import type { Database, Statement } from 'better-sqlite3';
 import { NotFoundError, QueueNotExclusiveError, QueuePausedError } from '../../errors.js';
 import type { Wakeups } from '../../queue/wakeups.js';
 import type {
@@ -20,6 +19,7 @@ import {
   type QueueRow,
 } from '../rows.js';
 import type { FailItem, NewMessage, QueueDefinition, QueueStore, SettleReport } from '../store.js';
+import type { Database, Statement } from './driver.js';
 import type { GroupCommit } from './group-commit.js';
 import { metadataFilter, sqliteQueries as q } from './queries.js';
 

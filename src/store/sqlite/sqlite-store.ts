@@ -1,10 +1,10 @@
-import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SqliteStoreOptions } from '../../config.js';
 import { Wakeups } from '../../queue/wakeups.js';
 import { loadMigrations, planMigrations, type AppliedMigration } from '../migrations.js';
 import type { Store } from '../store.js';
+import { Database } from './driver.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteQueueStore } from './sqlite-queue.js';
 
@@ -22,7 +22,7 @@ export class SqliteStore implements Store {
   readonly groupCommit: GroupCommit;
 
   private constructor(
-    readonly db: Database.Database,
+    readonly db: Database,
     options: SqliteStoreOptions,
   ) {
     this.groupCommit = new GroupCommit(db, options.maxGroupSize ?? 1000);
@@ -67,7 +67,7 @@ export class SqliteStore implements Store {
 }
 
 /** Applies pending migrations inside one write transaction, which is also the lock against other processes. */
-function migrate(db: Database.Database): void {
+function migrate(db: Database): void {
   const available = loadMigrations('sqlite');
   db.exec('BEGIN IMMEDIATE');
   try {
