@@ -1,5 +1,5 @@
 // Regenerates schema/sqlite.sql and schema/postgres.sql from the migrations (PostgreSQL from
-// COSMOS_TEST_DATABASE_URL). test/store/schema.test.ts fails when they are out of date.
+// COSMOS_TEST_DATABASE_URL). test/store/store.test.ts fails when they are out of date.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -9,7 +9,6 @@ export const ERROR_CODES = {
   queue_enqueue_paused: 409,
   queue_not_exclusive: 409,
   not_found: 404,
-  lease_lost: 409,
   schema_too_new: 500,
   migration_failed: 500,
   migration_checksum_mismatch: 500,

@@ -51,10 +51,14 @@ export class Queue {
 
   constructor(
     readonly store: Store,
-    options: Partial<QueueOptions> = {},
+    options: Partial<Omit<QueueOptions, 'defaults'>> & { defaults?: Partial<QueueConfig> } = {},
     readonly clock: Clock = Date.now,
   ) {
-    this.options = { ...DEFAULT_QUEUE_OPTIONS, ...options };
+    this.options = {
+      ...DEFAULT_QUEUE_OPTIONS,
+      ...options,
+      defaults: { ...DEFAULT_QUEUE_OPTIONS.defaults, ...options.defaults },
+    };
     this.completions = new Batcher(async (leases) => {
       const done = new Set(await store.queue.complete(leases, this.clock()));
       return leases.map((l) => done.has(l.id));

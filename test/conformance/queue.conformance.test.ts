@@ -165,6 +165,7 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
       clock.advance(1_000);
       const [again] = await queue.dequeue({ queue: 'q', max: 1 });
       expect(again).toMatchObject({ id, attempts: 2 });
+      expect(again!.lastError).toMatch(/lease expired after attempt 1/);
     });
 
     it('maintenance errors a message whose last lease expired', async () => {
@@ -452,6 +453,27 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
       expect(m!.id).toBe(id);
       await queue.cancel([id]);
       expect(await take()).toEqual(['x2']);
+    });
+
+    it('completing or canceling a message wakes consumers waiting for its value', async () => {
+      const real = new Queue(store, { pollIntervalMs: 30_000 });
+      await real.configure('ex', { exclusive: true });
+      await real.enqueueMany(
+        ['a1', 'a2', 'a3'].map((payload) => ({ queue: 'ex', payload, exclusivityKey: 'a' })),
+      );
+      const [first] = await real.dequeue({ queue: 'ex', max: 10 });
+      let waiting = real.waitForWork('ex');
+      await new Promise((r) => setTimeout(r, 20));
+      await real.complete(first!.lease);
+      expect(await waiting).toBe(true);
+      const [second] = await real.dequeue({ queue: 'ex', max: 10 });
+      expect(second!.payload).toBe('a2');
+      waiting = real.waitForWork('ex');
+      await new Promise((r) => setTimeout(r, 20));
+      await real.cancel([second!.id]);
+      expect(await waiting).toBe(true);
+      expect((await real.dequeue<string>({ queue: 'ex', max: 10 }))[0]!.payload).toBe('a3');
+      await real.close();
     });
 
     it('refuses exclusivity keys on a queue that is not exclusive', async () => {

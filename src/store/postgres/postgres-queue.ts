@@ -274,7 +274,7 @@ export class PostgresQueueStore implements QueueStore {
 
   async complete(leases: LeaseRef[], now: number): Promise<number[]> {
     if (leases.length === 0) return [];
-    const rows = await this.run<{ id: string }>('complete', [...leaseArrays(leases), now]);
+    const rows = await this.run<{ id: string }>('complete', [...leaseArrays(leases), now, this.channel]);
     return rows.map((r) => Number(r.id));
   }
 
@@ -317,7 +317,7 @@ export class PostgresQueueStore implements QueueStore {
 
   async cancel(ids: number[], now: number): Promise<number[]> {
     if (ids.length === 0) return [];
-    return (await this.run<{ id: string }>('cancel', [ids, now])).map((r) => Number(r.id));
+    return (await this.run<{ id: string }>('cancel', [ids, now, this.channel])).map((r) => Number(r.id));
   }
 
   async get(id: number): Promise<Message<string> | undefined> {

@@ -106,7 +106,9 @@ export const pgQueries = {
       SELECT id FROM (SELECT * FROM a UNION ALL SELECT * FROM b UNION ALL SELECT * FROM c) u
       ORDER BY priority, id LIMIT $2)
     UPDATE messages m SET state = 'running', attempts = m.attempts + 1, lease_token = $4, leased_at = $3::bigint,
-      lease_expires_at = $3::bigint + coalesce($6::bigint, (SELECT lease_ms FROM cfg))
+      lease_expires_at = $3::bigint + coalesce($6::bigint, (SELECT lease_ms FROM cfg)),
+      last_error = CASE WHEN m.state = 'running' THEN 'lease expired after attempt ' || m.attempts
+                        ELSE m.last_error END
     WHERE m.id = ANY(ARRAY(SELECT id FROM cand))
     RETURNING m.*`,
 
@@ -163,8 +165,9 @@ export const pgQueries = {
       FROM unnest($1::bigint[], $2::text[]) AS l(id, token)
       WHERE m.id = l.id AND m.lease_token = l.token AND m.state = 'running'
       RETURNING m.id, m.queue, m.exclusivity_key),
-    ${FREE_CLAIMS('done')}
-    SELECT id FROM done`,
+    ${FREE_CLAIMS('done')},
+    ${WAKE('done', '$4', 'exclusivity_key IS NOT NULL')}
+    SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   fail: `
     WITH done AS (
       UPDATE messages m SET
@@ -176,7 +179,7 @@ export const pgQueries = {
       WHERE m.id = f.id AND m.lease_token = f.token AND m.state = 'running'
       RETURNING m.id, m.queue, m.state, m.exclusivity_key),
     ${FREE_CLAIMS('done')},
-    ${WAKE('done', '$6', "state <> 'errored'")}
+    ${WAKE('done', '$6', "state <> 'errored' OR exclusivity_key IS NOT NULL")}
     SELECT id, state, (SELECT count(*) FROM woken) AS woken FROM done`,
   release: `
     WITH done AS (
@@ -198,8 +201,9 @@ export const pgQueries = {
       UPDATE messages SET state = 'canceled', finished_at = $2::bigint, lease_token = NULL, lease_expires_at = NULL
       WHERE id = ANY($1::bigint[]) AND state IN ('invisible', 'pending', 'running')
       RETURNING id, queue, exclusivity_key),
-    ${FREE_CLAIMS('done')}
-    SELECT id FROM done`,
+    ${FREE_CLAIMS('done')},
+    ${WAKE('done', '$3', 'exclusivity_key IS NOT NULL')}
+    SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   get: `SELECT * FROM messages WHERE id = $1`,
   counts: `SELECT state, count(*) AS n FROM messages WHERE queue = $1 GROUP BY state`,
   gcQueue: `

@@ -57,14 +57,15 @@ export const sqliteQueries = {
     RETURNING *`,
   complete: `
     UPDATE messages SET state = 'completed', finished_at = @now, lease_token = NULL, lease_expires_at = NULL
-    WHERE id = @id AND lease_token = @token AND state = 'running'`,
+    WHERE id = @id AND lease_token = @token AND state = 'running'
+    RETURNING queue, exclusivity_key`,
   fail: `
     UPDATE messages SET
       state = CASE WHEN attempts >= max_attempts THEN 'errored' WHEN @delay > 0 THEN 'invisible' ELSE 'pending' END,
       finished_at = CASE WHEN attempts >= max_attempts THEN @now END,
       visible_at = @now + @delay, last_error = @error, lease_token = NULL, lease_expires_at = NULL
     WHERE id = @id AND lease_token = @token AND state = 'running'
-    RETURNING id, state, queue`,
+    RETURNING id, state, queue, exclusivity_key`,
   release: `
     UPDATE messages SET state = CASE WHEN @delay > 0 THEN 'invisible' ELSE 'pending' END,
       attempts = attempts - 1, visible_at = @now + @delay, lease_token = NULL, lease_expires_at = NULL
@@ -77,7 +78,7 @@ export const sqliteQueries = {
   cancel: `
     UPDATE messages SET state = 'canceled', finished_at = @now, lease_token = NULL, lease_expires_at = NULL
     WHERE id = @id AND state IN ('invisible', 'pending', 'running')
-    RETURNING id`,
+    RETURNING id, queue, exclusivity_key`,
   get: `SELECT * FROM messages WHERE id = ?`,
   counts: `SELECT state, count(*) AS n FROM messages WHERE queue = ? GROUP BY state`,
   gcQueue: `

@@ -27,6 +27,11 @@ type Stmts = { [K in keyof typeof q]: Statement };
 
 const bool = (b: boolean): number => (b ? 1 : 0);
 
+interface KeyedRow {
+  queue: string;
+  exclusivity_key: string | null;
+}
+
 /**
  * The queue on SQLite. Every write goes through the group committer; reads run directly on the WAL
  * snapshot. SQLite serializes writers, so a check-then-write inside one operation is race-free.
@@ -133,16 +138,24 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   complete(leases: LeaseRef[], now: number): Promise<number[]> {
-    return this.tx.run(() =>
-      leases
-        .filter((l) => this.s.complete.run({ id: l.id, token: l.token, now }).changes > 0)
-        .map((l) => l.id),
-    );
+    return this.tx.run((tx) => {
+      const done: number[] = [];
+      const freed: string[] = [];
+      for (const l of leases) {
+        const row = this.s.complete.get({ id: l.id, token: l.token, now }) as KeyedRow | undefined;
+        if (!row) continue;
+        done.push(l.id);
+        if (row.exclusivity_key !== null) freed.push(row.queue);
+      }
+      // A freed exclusivity value lets the next message of that value go: wake its consumers.
+      this.wakeAfter(tx, freed);
+      return done;
+    });
   }
 
   fail(items: FailItem[], now: number): Promise<{ id: number; state: MessageState }[]> {
     return this.tx.run((tx) => {
-      const out: { id: number; state: MessageState; queue: string }[] = [];
+      const out: (KeyedRow & { id: number; state: MessageState })[] = [];
       for (const f of items) {
         const row = this.s.fail.get({
           id: f.lease.id,
@@ -150,12 +163,12 @@ export class SqliteQueueStore implements QueueStore {
           now,
           delay: f.retryDelayMs,
           error: f.error,
-        }) as { id: number; state: MessageState; queue: string } | undefined;
+        }) as (KeyedRow & { id: number; state: MessageState }) | undefined;
         if (row) out.push(row);
       }
       this.wakeAfter(
         tx,
-        out.filter((r) => r.state !== 'errored').map((r) => r.queue),
+        out.filter((r) => r.state !== 'errored' || r.exclusivity_key !== null).map((r) => r.queue),
       );
       return out.map(({ id, state }) => ({ id, state }));
     });
@@ -191,7 +204,16 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   cancel(ids: number[], now: number): Promise<number[]> {
-    return this.tx.run(() => ids.filter((id) => this.s.cancel.get({ id, now }) !== undefined));
+    return this.tx.run((tx) => {
+      const rows = ids
+        .map((id) => this.s.cancel.get({ id, now }) as (KeyedRow & { id: number }) | undefined)
+        .filter((r) => r !== undefined);
+      this.wakeAfter(
+        tx,
+        rows.filter((r) => r.exclusivity_key !== null).map((r) => r.queue),
+      );
+      return rows.map((r) => r.id);
+    });
   }
 
   get(id: number): Promise<Message<string> | undefined> {

@@ -4,6 +4,7 @@ import type { SqliteStoreOptions } from '../../config.js';
 import { Wakeups } from '../../queue/wakeups.js';
 import { loadMigrations, planMigrations, type AppliedMigration } from '../migrations.js';
 import type { Store } from '../store.js';
+import { CosmosError } from '../../errors.js';
 import { Database } from './driver.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteQueueStore } from './sqlite-queue.js';
@@ -75,7 +76,17 @@ function migrate(db: Database): void {
     const applied = db.prepare('SELECT version, checksum FROM schema_migrations').all() as AppliedMigration[];
     const insert = db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?, ?)');
     for (const m of planMigrations(applied, available)) {
-      db.exec(m.sql);
+      try {
+        db.exec(m.sql);
+      } catch (error) {
+        throw new CosmosError(
+          'migration_failed',
+          `migration ${m.version} (${m.name}) failed: ${String(error)}`,
+          {
+            version: m.version,
+          },
+        );
+      }
       insert.run(m.version, m.name, m.checksum, Date.now());
     }
     db.exec('COMMIT');
