@@ -24,7 +24,14 @@ export interface WorkOptions {
 
 interface InFlight {
   message: LeasedMessage<unknown>;
-  controller: AbortController;
+  /** Created only when a handler reads its signal or the lease must be aborted: most never need one. */
+  controller: AbortController | undefined;
+  aborted: boolean;
+}
+
+function abort(entry: InFlight): void {
+  entry.aborted = true;
+  entry.controller?.abort();
 }
 
 /**
@@ -69,7 +76,7 @@ export class Consumer<P> {
     this.slotFreed?.();
     if (options.release && this.inFlight.size > 0) {
       const items = [...this.inFlight.values()];
-      items.forEach((i) => i.controller.abort());
+      items.forEach(abort);
       await this.queue.release(items.map((i) => i.message.lease)).catch(this.report);
     }
     await this.loop;
@@ -112,15 +119,24 @@ export class Consumer<P> {
   }
 
   private execute(message: LeasedMessage<P>): void {
-    const controller = new AbortController();
-    this.inFlight.set(message.id, { message, controller });
+    const entry: InFlight = { message, controller: undefined, aborted: false };
+    this.inFlight.set(message.id, entry);
+    const ctx: WorkContext = {
+      get signal() {
+        if (!entry.controller) {
+          entry.controller = new AbortController();
+          if (entry.aborted) entry.controller.abort();
+        }
+        return entry.controller.signal;
+      },
+    };
     const settle = async (): Promise<void> => {
       try {
-        await this.handler(message, { signal: controller.signal });
+        await this.handler(message, ctx);
         if (await this.queue.complete(message.lease)) this.stats.completed++;
         else this.stats.leaseLost++;
       } catch (error) {
-        if (controller.signal.aborted) return;
+        if (entry.aborted) return;
         const retryDelayMs = this.options.retryDelayMs?.(message.attempts) ?? 0;
         const state = await this.queue.fail(message.lease, error, { retryDelayMs });
         if (state === undefined) this.stats.leaseLost++;
@@ -151,8 +167,7 @@ export class Consumer<P> {
           )
           .then((held) => {
             const kept = new Set(held);
-            for (const i of items)
-              if (!kept.has(i.message.id) && this.inFlight.has(i.message.id)) i.controller.abort();
+            for (const i of items) if (!kept.has(i.message.id) && this.inFlight.has(i.message.id)) abort(i);
           }, this.report);
       },
       Math.max(10, Math.floor(leaseMs / 3)),

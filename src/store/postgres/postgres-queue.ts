@@ -39,7 +39,12 @@ function sortByPriority<T extends { priority: number; id: number }>(rows: T[]): 
 }
 
 function leased(rows: MessageRow[], token: string): LeasedMessage<string>[] {
-  return sortByPriority(rows.map(messageRowToMessage)).map((m) => ({ ...m, lease: { id: m.id, token } }));
+  const out = rows.map((r) => {
+    const m = messageRowToMessage(r) as LeasedMessage<string>;
+    m.lease = { id: m.id, token };
+    return m;
+  });
+  return sortByPriority(out);
 }
 
 const isRetryable = (e: unknown): boolean => {

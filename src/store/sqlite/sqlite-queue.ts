@@ -131,8 +131,11 @@ export class SqliteQueueStore implements QueueStore {
           ).map((r) => r.id);
       const expiresAt = now + (req.leaseMs ?? Number(row.lease_ms));
       return ids.map((id) => {
-        const m = toMessage(this.s.lease.get({ id, token: req.token, now, expiresAt }) as MessageRow);
-        return { ...m, lease: { id, token: req.token } };
+        const m = toMessage(
+          this.s.lease.get({ id, token: req.token, now, expiresAt }) as MessageRow,
+        ) as LeasedMessage<string>;
+        m.lease = { id, token: req.token };
+        return m;
       });
     });
   }
