@@ -5,6 +5,7 @@ import { dumpPostgres, dumpSqlite } from '../../scripts/schema-dump.js';
 import { CosmosError } from '../../src/errors.js';
 import { Queue } from '../../src/queue/queue.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { pgQueries } from '../../src/store/postgres/queries.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { pgUrl, postgresKind, sqliteKind, storeKinds, type TestPlace } from '../support/stores.js';
@@ -133,5 +134,33 @@ describe.runIf(pgUrl)('postgres store', () => {
     await producerSide.enqueue('remote', 1);
     expect(await woken).toBe(true);
     await Promise.all([consumerSide.close(), producerSide.close(), a.close(), b.close()]);
+  });
+});
+
+describe.runIf(pgUrl)('postgres dequeue plan', () => {
+  let place: TestPlace;
+  afterEach(() => place.cleanup());
+
+  it('walks the pending index in order even on a bulk-loaded table without statistics', async () => {
+    place = postgresKind.place();
+    const store = (await place.open()) as PostgresStore;
+    const queue = new Queue(store);
+    for (let i = 0; i < 5; i++)
+      await queue.enqueueMany(
+        Array.from({ length: 10_000 }, (_, j) => ({ queue: 'bulk', payload: i * 10_000 + j })),
+      );
+    const { rows } = await store.pool.query<{ 'QUERY PLAN': string }>(
+      `EXPLAIN (COSTS OFF) ${pgQueries.dequeue}`,
+      ['bulk', 500, Date.now(), 'token', null, null],
+    );
+    const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+    expect(plan).toMatch(/Index Scan using messages_pending/);
+    expect(plan).not.toMatch(/Bitmap/);
+    const stats = await store.pool.query<{ last_analyze: Date | null; last_autoanalyze: Date | null }>(
+      `SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relid = 'messages'::regclass`,
+    );
+    expect(stats.rows[0]).toEqual({ last_analyze: null, last_autoanalyze: null });
+    await queue.close();
+    await store.close();
   });
 });

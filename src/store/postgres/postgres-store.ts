@@ -34,7 +34,11 @@ export class PostgresStore implements Store {
       throw new CosmosError('config_invalid', `schema name "${schema}" must match ${SCHEMA_NAME.source}`);
     const config: pg.ClientConfig = {
       connectionString: options.url,
-      options: `-c search_path=${schema}`,
+      // Every statement of the store is an ordered index walk or a point lookup. Without table statistics
+      // (a fresh bulk load, or a server with autovacuum off) the planner turns the dequeue into a bitmap scan
+      // plus a sort of the whole backlog: 350 ms instead of 1 ms at 1M pending. Bitmap scans never help
+      // these statements, so they are off for the store's own connections.
+      options: `-c search_path=${schema} -c enable_bitmapscan=off`,
       application_name: 'cosmos',
     };
     await migrate(config, schema);
