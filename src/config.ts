@@ -82,9 +82,16 @@ export interface CosmosOptions {
   logLevel: string;
 }
 
+/** Queue options as callers give them: any subset, including a subset of the queue defaults. */
+export type QueueOptionsInput = Partial<Omit<QueueOptions, 'defaults'>> & { defaults?: Partial<QueueConfig> };
+
+export function resolveQueueOptions(input: QueueOptionsInput = {}): QueueOptions {
+  return { ...DEFAULT_QUEUE_OPTIONS, ...input, defaults: { ...DEFAULT_QUEUE_CONFIG, ...input.defaults } };
+}
+
 export interface CosmosOptionsInput {
   store?: StoreOptions;
-  queue?: Partial<Omit<QueueOptions, 'defaults'>> & { defaults?: Partial<QueueConfig> };
+  queue?: QueueOptionsInput;
   server?: Partial<ServerOptions>;
   logLevel?: string;
 }
@@ -92,11 +99,7 @@ export interface CosmosOptionsInput {
 export function resolveOptions(input: CosmosOptionsInput = {}): CosmosOptions {
   return {
     store: input.store ?? { kind: 'sqlite', path: '.cosmos/cosmos.db' },
-    queue: {
-      ...DEFAULT_QUEUE_OPTIONS,
-      ...input.queue,
-      defaults: { ...DEFAULT_QUEUE_CONFIG, ...input.queue?.defaults },
-    },
+    queue: resolveQueueOptions(input.queue),
     server: { ...DEFAULT_SERVER_OPTIONS, ...input.server },
     logLevel: input.logLevel ?? 'info',
   };

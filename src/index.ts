@@ -15,6 +15,7 @@ export {
   type CosmosOptionsInput,
   type PostgresStoreOptions,
   type QueueOptions,
+  type QueueOptionsInput,
   type ServerOptions,
   type SqliteStoreOptions,
   type StoreOptions,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_QUEUE_OPTIONS, type QueueOptions } from '../config.js';
+import { resolveQueueOptions, type QueueOptions, type QueueOptionsInput } from '../config.js';
 import { RetryEnqueue, type NewMessage, type Store } from '../store/store.js';
 import type {
   Clock,
@@ -51,14 +51,10 @@ export class Queue {
 
   constructor(
     readonly store: Store,
-    options: Partial<Omit<QueueOptions, 'defaults'>> & { defaults?: Partial<QueueConfig> } = {},
+    options: QueueOptionsInput = {},
     readonly clock: Clock = Date.now,
   ) {
-    this.options = {
-      ...DEFAULT_QUEUE_OPTIONS,
-      ...options,
-      defaults: { ...DEFAULT_QUEUE_OPTIONS.defaults, ...options.defaults },
-    };
+    this.options = resolveQueueOptions(options);
     this.completions = new Batcher(async (leases) => {
       const done = new Set(await store.queue.complete(leases, this.clock()));
       return leases.map((l) => done.has(l.id));
