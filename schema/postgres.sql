@@ -7,26 +7,44 @@ CREATE TABLE exclusive_leases (
   CONSTRAINT exclusive_leases_pkey PRIMARY KEY (queue, key)
 );
 
-CREATE TABLE messages (
+CREATE TABLE finished (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   queue text NOT NULL,
   state text NOT NULL,
+  finished_at bigint NOT NULL,
+  ids ARRAY NOT NULL,
+  attempts ARRAY NOT NULL,
+  leased ARRAY NOT NULL,
+  errors ARRAY NOT NULL,
+  CONSTRAINT finished_pkey PRIMARY KEY (id),
+  CONSTRAINT finished_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'canceled'::text, 'errored'::text])))
+);
+
+CREATE TABLE leases (
+  token text NOT NULL,
+  queue text NOT NULL,
+  leased_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  exclusive boolean NOT NULL,
+  ids ARRAY NOT NULL,
+  attempts ARRAY NOT NULL,
+  expires ARRAY NOT NULL,
+  errors ARRAY NOT NULL,
+  CONSTRAINT leases_pkey PRIMARY KEY (token)
+);
+
+CREATE TABLE messages (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  queue text NOT NULL,
   priority bigint NOT NULL,
   payload text NOT NULL,
   metadata jsonb,
   idempotency_key text,
   exclusivity_key text,
-  attempts integer NOT NULL DEFAULT 0,
   max_attempts integer NOT NULL,
-  lease_token text,
-  lease_expires_at bigint,
   visible_at bigint NOT NULL,
   created_at bigint NOT NULL,
-  leased_at bigint,
-  finished_at bigint,
-  last_error text,
-  CONSTRAINT messages_pkey PRIMARY KEY (id),
-  CONSTRAINT messages_state_check CHECK ((state = ANY (ARRAY['invisible'::text, 'pending'::text, 'running'::text, 'completed'::text, 'canceled'::text, 'errored'::text])))
+  CONSTRAINT messages_pkey PRIMARY KEY (id)
 );
 
 CREATE TABLE queues (
@@ -47,6 +65,17 @@ CREATE TABLE queues (
   CONSTRAINT queues_retention_ms_check CHECK ((retention_ms >= 0))
 );
 
+CREATE TABLE ready (
+  id bigint NOT NULL,
+  queue text NOT NULL,
+  priority bigint NOT NULL,
+  visible_at bigint NOT NULL,
+  delayed boolean NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  last_error text,
+  CONSTRAINT ready_pkey PRIMARY KEY (id)
+);
+
 CREATE TABLE schema_migrations (
   version integer NOT NULL,
   name text NOT NULL,
@@ -55,12 +84,72 @@ CREATE TABLE schema_migrations (
   CONSTRAINT schema_migrations_pkey PRIMARY KEY (version)
 );
 
+CREATE INDEX exclusive_leases_message ON exclusive_leases USING btree (message_id);
 CREATE UNIQUE INDEX exclusive_leases_pkey ON exclusive_leases USING btree (queue, key);
-CREATE INDEX messages_finished ON messages USING btree (queue, finished_at) WHERE (state = ANY (ARRAY['completed'::text, 'canceled'::text, 'errored'::text]));
+CREATE INDEX finished_age ON finished USING btree (queue, finished_at);
+CREATE INDEX finished_ids ON finished USING gin (ids);
+CREATE UNIQUE INDEX finished_pkey ON finished USING btree (id);
+CREATE INDEX leases_expiry ON leases USING btree (queue, expires_at);
+CREATE UNIQUE INDEX leases_pkey ON leases USING btree (token);
 CREATE UNIQUE INDEX messages_idempotency ON messages USING btree (queue, idempotency_key) WHERE (idempotency_key IS NOT NULL);
-CREATE INDEX messages_invisible ON messages USING btree (queue, visible_at) WHERE (state = 'invisible'::text);
-CREATE INDEX messages_pending ON messages USING btree (queue, priority, id) WHERE (state = 'pending'::text);
 CREATE UNIQUE INDEX messages_pkey ON messages USING btree (id);
-CREATE INDEX messages_running ON messages USING btree (queue, lease_expires_at) WHERE (state = 'running'::text);
 CREATE UNIQUE INDEX queues_pkey ON queues USING btree (name);
+CREATE INDEX ready_delayed ON ready USING btree (queue, visible_at) WHERE delayed;
+CREATE INDEX ready_pending ON ready USING btree (queue, priority, id) WHERE (NOT delayed);
+CREATE UNIQUE INDEX ready_pkey ON ready USING btree (id);
 CREATE UNIQUE INDEX schema_migrations_pkey ON schema_migrations USING btree (version);
+
+CREATE VIEW message_view AS
+ SELECT m.id,
+    m.queue,
+    s.state,
+    m.priority,
+    m.payload,
+    m.metadata,
+    m.idempotency_key,
+    m.exclusivity_key,
+    s.attempts,
+    m.max_attempts,
+    s.lease_expires_at,
+    s.visible_at,
+    m.created_at,
+    s.leased_at,
+    s.finished_at,
+    s.last_error
+   FROM messages m
+     CROSS JOIN LATERAL ( SELECT
+                CASE
+                    WHEN r.delayed THEN 'invisible'::text
+                    ELSE 'pending'::text
+                END AS state,
+            r.attempts,
+            NULL::bigint AS lease_expires_at,
+            r.visible_at,
+            NULL::bigint AS leased_at,
+            NULL::bigint AS finished_at,
+            r.last_error
+           FROM ready r
+          WHERE r.id = m.id
+        UNION ALL
+         SELECT 'running'::text,
+            u.attempts,
+            u.expires,
+            m.visible_at,
+            l.leased_at,
+            NULL::bigint,
+            u.error
+           FROM leases l,
+            LATERAL UNNEST(l.ids, l.attempts, l.expires, l.errors) u(id, attempts, expires, error)
+          WHERE l.queue = m.queue AND l.ids @> ARRAY[m.id] AND u.id = m.id
+        UNION ALL
+         SELECT f.state,
+            u.attempts,
+            NULL::bigint,
+            m.visible_at,
+            u.leased,
+            f.finished_at,
+            u.error
+           FROM finished f,
+            LATERAL UNNEST(f.ids, f.attempts, f.leased, f.errors) u(id, attempts, leased, error)
+          WHERE f.ids @> ARRAY[m.id] AND u.id = m.id
+ LIMIT 1) s;

@@ -18,7 +18,8 @@ export async function dumpPostgres(client: pg.Client, schema: string): Promise<s
     '',
   ];
   const tables = await client.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'
+     ORDER BY table_name`,
     [schema],
   );
   for (const { table_name } of tables.rows) {
@@ -53,5 +54,12 @@ export async function dumpPostgres(client: pg.Client, schema: string): Promise<s
     [schema],
   );
   out.push(...indexes.rows.map((i) => `${i.indexdef.replaceAll(`${schema}.`, '')};`), '');
+  const views = await client.query<{ viewname: string; def: string }>(
+    `SELECT viewname, pg_get_viewdef(format('%I.%I', schemaname, viewname)::regclass, true) AS def
+     FROM pg_views WHERE schemaname = $1 ORDER BY viewname`,
+    [schema],
+  );
+  for (const v of views.rows)
+    out.push(`CREATE VIEW ${v.viewname} AS\n${v.def.replaceAll(`${schema}.`, '')}`, '');
   return out.join('\n');
 }

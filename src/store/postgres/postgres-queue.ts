@@ -8,6 +8,7 @@ import type {
   LeasedMessage,
   Message,
   MessageState,
+  Metadata,
   QueueConfig,
   QueueInfo,
   StateCounts,
@@ -34,17 +35,50 @@ const leaseArrays = (leases: LeaseRef[]): [number[], string[]] => [
   leases.map((l) => l.token),
 ];
 
-function sortByPriority<T extends { priority: number; id: number }>(rows: T[]): T[] {
-  return rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
+/** A row of the dequeue and leaseIds statements: what a consumer needs, nothing more. */
+interface LeasedRow {
+  expired: boolean;
+  id: string | null;
+  priority: string;
+  attempts: number;
+  last_error: string | null;
+  lease_expires_at: string;
+  payload: string;
+  metadata: Metadata | null;
+  idempotency_key: string | null;
+  exclusivity_key: string | null;
+  max_attempts: number;
+  visible_at: string;
+  created_at: string;
 }
 
-function leased(rows: MessageRow[], token: string): LeasedMessage<string>[] {
-  const out = rows.map((r) => {
-    const m = messageRowToMessage(r) as LeasedMessage<string>;
-    m.lease = { id: m.id, token };
-    return m;
-  });
-  return sortByPriority(out);
+/** Rows arrive in priority order; a row without id only carries the `expired` flag. */
+function leased(rows: LeasedRow[], queue: string, token: string, now: number): LeasedMessage<string>[] {
+  const out: LeasedMessage<string>[] = [];
+  for (const r of rows) {
+    if (r.id === null) continue;
+    const id = Number(r.id);
+    out.push({
+      id,
+      queue,
+      state: 'running',
+      priority: Number(r.priority),
+      payload: r.payload,
+      metadata: r.metadata ?? {},
+      idempotencyKey: r.idempotency_key,
+      exclusivityKey: r.exclusivity_key,
+      attempts: r.attempts,
+      maxAttempts: r.max_attempts,
+      createdAt: Number(r.created_at),
+      visibleAt: Number(r.visible_at),
+      leasedAt: now,
+      leaseExpiresAt: Number(r.lease_expires_at),
+      finishedAt: null,
+      lastError: r.last_error,
+      lease: { id, token },
+    });
+  }
+  return out;
 }
 
 const isRetryable = (e: unknown): boolean => {
@@ -191,15 +225,12 @@ export class PostgresQueueStore implements QueueStore {
     const kind = await this.kind(req.queue, now);
     if (!kind) return [];
     if (!kind.exclusive) {
-      const rows = await this.run<MessageRow>('dequeue', [
-        req.queue,
-        req.max,
-        now,
-        req.token,
-        filter,
-        req.leaseMs ?? null,
-      ]);
-      return leased(rows, req.token);
+      const args = [req.queue, req.max, now, req.token, filter, req.leaseMs ?? null];
+      const rows = await this.run<LeasedRow>('dequeue', [...args, true]);
+      if (!rows[0]?.expired) return leased(rows, req.queue, req.token, now);
+      // An expired lease waits on this queue: settle it so its messages compete in priority order.
+      await this.run('settleQueue', [req.queue, now, SETTLE_LIMIT, this.channel]);
+      return leased(await this.run<LeasedRow>('dequeue', [...args, false]), req.queue, req.token, now);
     }
     await this.run('settleQueue', [req.queue, now, SETTLE_LIMIT, this.channel]);
     for (let attempt = 0; ; attempt++) {
@@ -265,15 +296,15 @@ export class PostgresQueueStore implements QueueStore {
         : [];
       const ids = [...picked.filter((p) => p.key === null).map((p) => p.id), ...claimed];
       if (ids.length === 0) return [];
-      const rows = await this.run<MessageRow>(
+      const rows = await this.run<LeasedRow>(
         'leaseIds',
-        [ids, req.token, now, now + (leaseMs ?? cfg.lease_ms)],
+        [req.queue, ids, req.token, now, now + (leaseMs ?? cfg.lease_ms)],
         c,
       );
       const got = new Set(rows.map((r) => Number(r.id)));
       const lost = claimed.filter((id) => !got.has(id));
       if (lost.length > 0) await this.run('unclaimKeys', [req.queue, lost], c);
-      return leased(rows, req.token);
+      return leased(rows, req.queue, req.token, now);
     });
   }
 
@@ -341,12 +372,12 @@ export class PostgresQueueStore implements QueueStore {
     let n = 0;
     for (const queue of await this.listQueues()) {
       if (n >= limit) break;
-      const res = await this.pool.query({
-        name: 'gcQueue',
-        text: q.gcQueue,
-        values: [queue.name, now - queue.retentionMs, limit - n],
-      });
-      n += res.rowCount ?? 0;
+      const [row] = await this.run<{ n: string }>('gcQueue', [
+        queue.name,
+        now - queue.retentionMs,
+        limit - n,
+      ]);
+      n += Number(row!.n);
     }
     return n;
   }

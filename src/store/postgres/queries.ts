@@ -1,15 +1,74 @@
 /**
- * Every SQL statement the PostgreSQL store runs, by name. Tables resolve through the connection's
- * search_path (one schema per installation or test). Hot statements run as named prepared statements.
+ * Every SQL statement the PostgreSQL store runs, by name. Migration 0002 explains the tables: a message's
+ * state is which of ready / leases / finished holds it. Tables resolve through the connection's search_path
+ * (one schema per installation or test). Hot statements run as named prepared statements.
  */
 
-const FINISHED = `('completed', 'canceled', 'errored')`;
+/** Metadata filter on a ready row `r`, read from its message body. */
+const FILTER = (p: string): string =>
+  `(${p}::jsonb IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.id = r.id AND m.metadata @> ${p}::jsonb))`;
 
-/** Frees the exclusivity claims of the messages a statement just moved out of `running`. */
+/** Deletes the ready rows named by `cte` and records them as one lease row; `taken` is what was leased. */
+const TAKE = (
+  cte: string,
+  queue: string,
+  now: string,
+  token: string,
+  expiry: string,
+  exclusive: string,
+): string => `
+    taken AS (
+      DELETE FROM ready r WHERE r.id = ANY(ARRAY(SELECT id FROM ${cte}))
+      RETURNING r.id, r.priority, r.attempts + 1 AS attempts, r.last_error, ${expiry} AS expires),
+    lease AS (
+      INSERT INTO leases (token, queue, leased_at, expires_at, exclusive, ids, attempts, expires, errors)
+      SELECT ${token}, ${queue}, ${now}::bigint, min(expires), ${exclusive}, array_agg(id ORDER BY id),
+             array_agg(attempts ORDER BY id), array_agg(expires ORDER BY id), array_agg(last_error ORDER BY id)
+      FROM taken HAVING count(*) > 0)`;
+
+/** What a consumer needs of each leased message: the taken row `t` and its body `m`. */
+const LEASED_COLUMNS = `t.id, t.priority, t.attempts, t.last_error, t.expires AS lease_expires_at, m.payload,
+      m.metadata, m.idempotency_key, m.exclusivity_key, m.max_attempts, m.visible_at, m.created_at`;
+
+/** The lease refs of a call (`input`) and the lease rows they name, locked in token order (`held`). */
+const HELD_BY_REFS = (ids: string, tokens: string, extra = '', names = ''): string => `
+    input AS (
+      SELECT DISTINCT ON (id, token) * FROM unnest(${ids}::bigint[], ${tokens}::text[]${extra}) AS x(id, token${names})),
+    held AS (
+      SELECT * FROM leases WHERE token = ANY(ARRAY(SELECT DISTINCT token FROM input)) ORDER BY token FOR UPDATE)`;
+
+/** One row per member of the `held` leases; `hit` marks the members the statement acts on. */
+const MEMBERS = (held: string, hit: string, join = '', extra = ''): string => `
+    members AS (
+      SELECT h.token, h.queue, h.exclusive, h.leased_at, u.id, u.attempts, u.expires, u.error, (${hit}) AS hit${extra}
+      FROM ${held} h CROSS JOIN LATERAL unnest(h.ids, h.attempts, h.expires, h.errors) AS u(id, attempts, expires, error)
+      ${join})`;
+
+/** Leases keep their members that were not hit; a lease with none left is deleted. */
+const REWRITE_LEASES = `
+    kept AS (
+      UPDATE leases l SET ids = k.ids, attempts = k.attempts, expires = k.expires, errors = k.errors,
+        expires_at = k.expires_at
+      FROM (SELECT token, array_agg(id ORDER BY id) FILTER (WHERE NOT hit) AS ids,
+                   array_agg(attempts ORDER BY id) FILTER (WHERE NOT hit) AS attempts,
+                   array_agg(expires ORDER BY id) FILTER (WHERE NOT hit) AS expires,
+                   array_agg(error ORDER BY id) FILTER (WHERE NOT hit) AS errors,
+                   min(expires) FILTER (WHERE NOT hit) AS expires_at
+            FROM members GROUP BY token HAVING bool_or(hit) AND NOT bool_and(hit)) k
+      WHERE l.token = k.token),
+    gone AS (DELETE FROM leases WHERE token IN (SELECT token FROM members GROUP BY token HAVING bool_and(hit)))`;
+
+/** Records the rows of `source` as finished in `state`, one finished row per queue. */
+const FINISH = (state: string, source: string, now: string, error: string): string => `
+    finish AS (
+      INSERT INTO finished (queue, state, finished_at, ids, attempts, leased, errors)
+      SELECT queue, '${state}', ${now}::bigint, array_agg(id ORDER BY id), array_agg(attempts ORDER BY id),
+             array_agg(leased_at ORDER BY id), array_agg(${error} ORDER BY id)
+      FROM ${source} GROUP BY queue)`;
+
+/** Frees the exclusivity claims of the leased messages in `cte` that a statement moved out of running. */
 const FREE_CLAIMS = (cte: string): string => `
-  freed AS (
-    DELETE FROM exclusive_leases e USING ${cte} x
-    WHERE x.exclusivity_key IS NOT NULL AND e.queue = x.queue AND e.key = x.exclusivity_key AND e.message_id = x.id)`;
+  freed AS (DELETE FROM exclusive_leases e USING ${cte} x WHERE x.exclusive AND e.message_id = x.id)`;
 
 /** NOTIFY each queue that has work again; listeners on every node wake their consumers. */
 const WAKE = (cte: string, channelParam: string, where = 'true'): string => `
@@ -58,92 +117,94 @@ export const pgQueries = {
       SELECT DISTINCT x.queue, 'missing' FROM input x WHERE NOT EXISTS (SELECT 1 FROM cfg WHERE cfg.name = x.queue)
     ),
     ins AS (
-      INSERT INTO messages (queue, state, priority, payload, metadata, idempotency_key, exclusivity_key,
-                            max_attempts, visible_at, created_at)
-      SELECT x.queue,
-             CASE WHEN coalesce(x.delay_ms, cfg.delay_ms) > 0 THEN 'invisible' ELSE 'pending' END,
-             x.priority, x.payload, x.metadata, x.idempotency_key, x.exclusivity_key,
+      INSERT INTO messages (queue, priority, payload, metadata, idempotency_key, exclusivity_key, max_attempts,
+                            visible_at, created_at)
+      SELECT x.queue, x.priority, x.payload, x.metadata, x.idempotency_key, x.exclusivity_key,
              coalesce(x.max_attempts, cfg.max_attempts), $10::bigint + coalesce(x.delay_ms, cfg.delay_ms), $10::bigint
       FROM input x JOIN cfg ON cfg.name = x.queue
       WHERE NOT EXISTS (SELECT 1 FROM refused)
       ORDER BY x.ord
       ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-      RETURNING id, queue, state, idempotency_key
+      RETURNING id, queue, priority, visible_at, idempotency_key
     ),
+    queued AS (
+      INSERT INTO ready (id, queue, priority, visible_at, delayed)
+      SELECT id, queue, priority, visible_at, visible_at > $10::bigint FROM ins),
     ${WAKE('ins', '$11')}
     SELECT (SELECT json_agg(json_build_object('queue', queue, 'why', why)) FROM refused) AS refused,
            (SELECT count(*) FROM woken) AS woken,
            coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids,
-           coalesce((SELECT array_agg(state ORDER BY id) FROM ins), '{}') AS states,
+           coalesce((SELECT array_agg(CASE WHEN visible_at > $10::bigint THEN 'invisible' ELSE 'pending' END
+                                      ORDER BY id) FROM ins), '{}') AS states,
            coalesce((SELECT array_agg(queue || chr(31) || idempotency_key ORDER BY id) FROM ins), '{}') AS keys`,
   findByIdempotencyKeys: `
-    SELECT m.id, m.state, m.queue, m.idempotency_key FROM messages m
-    JOIN unnest($1::text[], $2::text[]) AS k(queue, key) ON m.queue = k.queue AND m.idempotency_key = k.key`,
+    SELECT v.id, v.state, v.queue, v.idempotency_key FROM message_view v
+    JOIN unnest($1::text[], $2::text[]) AS k(queue, key) ON v.queue = k.queue AND v.idempotency_key = k.key`,
 
   /**
-   * Non-exclusive dequeue in one statement: the best of pending, due delayed and expired-with-attempts-left
-   * messages, each arm read from its own partial index and locked with SKIP LOCKED so consumers never
-   * wait on each other.
+   * Non-exclusive dequeue in one statement: the best of pending and due delayed messages, each arm read from
+   * its own partial index and locked with SKIP LOCKED so consumers never wait on each other; the ready rows
+   * are deleted and one lease row records the batch. With $7 set, nothing is leased while an expired lease
+   * waits on this queue (the caller settles it first, so redelivery keeps priority order); the first row
+   * always comes back and says so in \`expired\`.
    */
   dequeue: `
     WITH cfg AS (SELECT lease_ms FROM queues WHERE name = $1 AND NOT dequeue_paused AND NOT exclusive),
+    expired AS (SELECT $7::boolean AND EXISTS (
+      SELECT 1 FROM leases WHERE queue = $1 AND expires_at <= $3::bigint) AS e),
+    go AS (SELECT 1 FROM cfg WHERE NOT (SELECT e FROM expired)),
     a AS (
-      SELECT id, priority FROM messages
-      WHERE queue = $1 AND state = 'pending' AND EXISTS (SELECT 1 FROM cfg)
-        AND ($5::jsonb IS NULL OR metadata @> $5::jsonb)
-      ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+      SELECT r.id, r.priority FROM ready r
+      WHERE r.queue = $1 AND NOT r.delayed AND EXISTS (SELECT 1 FROM go) AND ${FILTER('$5')}
+      ORDER BY r.priority, r.id LIMIT $2 FOR UPDATE SKIP LOCKED),
     b AS (
-      SELECT id, priority FROM messages
-      WHERE queue = $1 AND state = 'invisible' AND visible_at <= $3::bigint AND EXISTS (SELECT 1 FROM cfg)
-        AND ($5::jsonb IS NULL OR metadata @> $5::jsonb)
-      ORDER BY visible_at LIMIT $2 FOR UPDATE SKIP LOCKED),
-    c AS (
-      SELECT id, priority FROM messages
-      WHERE queue = $1 AND state = 'running' AND lease_expires_at <= $3 AND attempts < max_attempts
-        AND EXISTS (SELECT 1 FROM cfg) AND ($5::jsonb IS NULL OR metadata @> $5::jsonb)
-      ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+      SELECT r.id, r.priority FROM ready r
+      WHERE r.queue = $1 AND r.delayed AND r.visible_at <= $3::bigint AND EXISTS (SELECT 1 FROM go) AND ${FILTER('$5')}
+      ORDER BY r.visible_at LIMIT $2 FOR UPDATE SKIP LOCKED),
     cand AS (
-      SELECT id FROM (SELECT * FROM a UNION ALL SELECT * FROM b UNION ALL SELECT * FROM c) u
-      ORDER BY priority, id LIMIT $2)
-    UPDATE messages m SET state = 'running', attempts = m.attempts + 1, lease_token = $4, leased_at = $3::bigint,
-      lease_expires_at = $3::bigint + coalesce($6::bigint, (SELECT lease_ms FROM cfg)),
-      last_error = CASE WHEN m.state = 'running' THEN 'lease expired after attempt ' || m.attempts
-                        ELSE m.last_error END
-    WHERE m.id = ANY(ARRAY(SELECT id FROM cand))
-    RETURNING m.*`,
+      SELECT id FROM (SELECT * FROM a UNION ALL SELECT * FROM b) u ORDER BY priority, id LIMIT $2),
+    ${TAKE('cand', '$1', '$3', '$4', `$3::bigint + coalesce($6::bigint, (SELECT lease_ms FROM cfg))`, 'false')}
+    SELECT x.e AS expired, ${LEASED_COLUMNS}
+    FROM expired x LEFT JOIN (taken t JOIN messages m ON m.id = t.id) ON true
+    ORDER BY t.priority, t.id`,
 
-  /** Exclusive queues: expired leases and due delayed messages are settled first, in their own commit. */
+  /**
+   * Expired leases and due delayed messages of one queue, settled in one commit: expired members go back to
+   * pending while attempts remain, otherwise to errored; members whose lease was extended stay leased.
+   */
   settleQueue: `
-    WITH expired AS (
-      UPDATE messages SET
-        state = CASE WHEN attempts >= max_attempts THEN 'errored' ELSE 'pending' END,
-        finished_at = CASE WHEN attempts >= max_attempts THEN $2::bigint END,
-        last_error = 'lease expired after attempt ' || attempts,
-        lease_token = NULL, lease_expires_at = NULL
-      WHERE id = ANY(ARRAY(
-        SELECT id FROM messages WHERE queue = $1 AND state = 'running' AND lease_expires_at <= $2
-        ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED))
-      RETURNING id, queue, state, exclusivity_key),
-    ${FREE_CLAIMS('expired')},
+    WITH held AS (
+      SELECT * FROM leases WHERE queue = $1 AND expires_at <= $2::bigint
+      ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+    ${MEMBERS('held', 'u.expires <= $2::bigint')},
+    ${REWRITE_LEASES},
+    done AS (
+      SELECT mb.*, m.max_attempts, m.priority, 'lease expired after attempt ' || mb.attempts AS why
+      FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
+    ${FINISH('errored', `done WHERE attempts >= max_attempts`, '$2', 'why')},
+    back AS (
+      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
+      SELECT id, queue, priority, $2::bigint, false, attempts, why FROM done WHERE attempts < max_attempts),
+    ${FREE_CLAIMS('done')},
     promoted AS (
-      UPDATE messages SET state = 'pending'
+      UPDATE ready SET delayed = false
       WHERE id = ANY(ARRAY(
-        SELECT id FROM messages WHERE queue = $1 AND state = 'invisible' AND visible_at <= $2
+        SELECT id FROM ready WHERE queue = $1 AND delayed AND visible_at <= $2::bigint
         ORDER BY visible_at LIMIT $3 FOR UPDATE SKIP LOCKED))
       RETURNING id, queue),
-    back AS (SELECT queue FROM expired WHERE state = 'pending' UNION ALL SELECT queue FROM promoted),
-    ${WAKE('back', '$4')}
-    SELECT (SELECT count(*) FROM expired WHERE state = 'pending') AS requeued,
-           (SELECT count(*) FROM expired WHERE state = 'errored') AS errored,
+    woke AS (SELECT queue FROM done WHERE attempts < max_attempts OR exclusive UNION ALL SELECT queue FROM promoted),
+    ${WAKE('woke', '$4')}
+    SELECT (SELECT count(*) FROM done WHERE attempts < max_attempts) AS requeued,
+           (SELECT count(*) FROM done WHERE attempts >= max_attempts) AS errored,
            (SELECT count(*) FROM promoted) AS promoted,
            (SELECT count(*) FROM woken) AS woken`,
   exclusiveCandidates: `
-    SELECT id, priority, exclusivity_key FROM messages m
-    WHERE queue = $1 AND state = 'pending' AND ($3::jsonb IS NULL OR metadata @> $3::jsonb)
-      AND (priority, id) > ($4::bigint, $5::bigint)
-      AND (exclusivity_key IS NULL OR NOT EXISTS (
+    SELECT r.id, r.priority, m.exclusivity_key FROM ready r JOIN messages m ON m.id = r.id
+    WHERE r.queue = $1 AND NOT r.delayed AND ($3::jsonb IS NULL OR m.metadata @> $3::jsonb)
+      AND (r.priority, r.id) > ($4::bigint, $5::bigint)
+      AND (m.exclusivity_key IS NULL OR NOT EXISTS (
         SELECT 1 FROM exclusive_leases e WHERE e.queue = $1 AND e.key = m.exclusivity_key))
-    ORDER BY priority, id LIMIT $2`,
+    ORDER BY r.priority, r.id LIMIT $2`,
   /** Sorted inserts: two consumers claiming overlapping keys wait in the same order, so never deadlock. */
   claimKeys: `
     INSERT INTO exclusive_leases (queue, key, message_id)
@@ -151,66 +212,94 @@ export const pgQueries = {
     ON CONFLICT DO NOTHING
     RETURNING message_id`,
   leaseIds: `
-    UPDATE messages m SET state = 'running', attempts = m.attempts + 1, lease_token = $2, leased_at = $3::bigint,
-      lease_expires_at = $4::bigint
-    WHERE m.id = ANY(ARRAY(
-      SELECT id FROM messages WHERE id = ANY($1::bigint[]) AND state = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED))
-    RETURNING m.*`,
+    WITH cand AS (
+      SELECT id FROM ready WHERE id = ANY($2::bigint[]) AND NOT delayed ORDER BY id FOR UPDATE SKIP LOCKED),
+    ${TAKE('cand', '$1', '$4', '$3', '$5::bigint', 'true')}
+    SELECT false AS expired, ${LEASED_COLUMNS}
+    FROM taken t JOIN messages m ON m.id = t.id
+    ORDER BY t.priority, t.id`,
   unclaimKeys: `DELETE FROM exclusive_leases WHERE queue = $1 AND message_id = ANY($2::bigint[])`,
   queueLease: `SELECT lease_ms, dequeue_paused FROM queues WHERE name = $1`,
 
   complete: `
-    WITH done AS (
-      UPDATE messages m SET state = 'completed', finished_at = $3::bigint, lease_token = NULL, lease_expires_at = NULL
-      FROM unnest($1::bigint[], $2::text[]) AS l(id, token)
-      WHERE m.id = l.id AND m.lease_token = l.token AND m.state = 'running'
-      RETURNING m.id, m.queue, m.exclusivity_key),
+    WITH ${HELD_BY_REFS('$1', '$2')},
+    ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token')},
+    ${REWRITE_LEASES},
+    done AS (SELECT * FROM members WHERE hit),
+    ${FINISH('completed', 'done', '$3', 'error')},
     ${FREE_CLAIMS('done')},
-    ${WAKE('done', '$4', 'exclusivity_key IS NOT NULL')}
+    ${WAKE('done', '$4', 'exclusive')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   fail: `
-    WITH done AS (
-      UPDATE messages m SET
-        state = CASE WHEN m.attempts >= m.max_attempts THEN 'errored'
-                     WHEN f.delay > 0 THEN 'invisible' ELSE 'pending' END,
-        finished_at = CASE WHEN m.attempts >= m.max_attempts THEN $5::bigint END,
-        visible_at = $5::bigint + f.delay, last_error = f.error, lease_token = NULL, lease_expires_at = NULL
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS f(id, token, error, delay)
-      WHERE m.id = f.id AND m.lease_token = f.token AND m.state = 'running'
-      RETURNING m.id, m.queue, m.state, m.exclusivity_key),
+    WITH ${HELD_BY_REFS('$1', '$2', ', $3::text[], $4::bigint[]', ', error, delay')},
+    ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token', ', i.error AS why, i.delay')},
+    ${REWRITE_LEASES},
+    done AS (
+      SELECT mb.*, m.max_attempts, m.priority,
+             CASE WHEN mb.attempts >= m.max_attempts THEN 'errored'
+                  WHEN mb.delay > 0 THEN 'invisible' ELSE 'pending' END AS state
+      FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
+    ${FINISH('errored', `done WHERE state = 'errored'`, '$5', 'why')},
+    back AS (
+      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
+      SELECT id, queue, priority, $5::bigint + delay, delay > 0, attempts, why FROM done WHERE state <> 'errored'),
     ${FREE_CLAIMS('done')},
-    ${WAKE('done', '$6', "state <> 'errored' OR exclusivity_key IS NOT NULL")}
+    ${WAKE('done', '$6', "state <> 'errored' OR exclusive")}
     SELECT id, state, (SELECT count(*) FROM woken) AS woken FROM done`,
   release: `
-    WITH done AS (
-      UPDATE messages m SET state = CASE WHEN $4::bigint > 0 THEN 'invisible' ELSE 'pending' END,
-        attempts = m.attempts - 1, visible_at = $3::bigint + $4::bigint, lease_token = NULL, lease_expires_at = NULL
-      FROM unnest($1::bigint[], $2::text[]) AS l(id, token)
-      WHERE m.id = l.id AND m.lease_token = l.token AND m.state = 'running'
-      RETURNING m.id, m.queue, m.exclusivity_key),
+    WITH ${HELD_BY_REFS('$1', '$2')},
+    ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token')},
+    ${REWRITE_LEASES},
+    done AS (SELECT mb.*, m.priority FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
+    back AS (
+      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
+      SELECT id, queue, priority, $3::bigint + $4::bigint, $4::bigint > 0, attempts - 1, error FROM done),
     ${FREE_CLAIMS('done')},
     ${WAKE('done', '$5')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   extend: `
-    UPDATE messages m SET lease_expires_at = $3::bigint
-    FROM unnest($1::bigint[], $2::text[]) AS l(id, token)
-    WHERE m.id = l.id AND m.lease_token = l.token AND m.state = 'running'
-    RETURNING m.id, m.lease_expires_at`,
+    WITH ${HELD_BY_REFS('$1', '$2')},
+    ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token')},
+    moved AS (
+      UPDATE leases l SET expires = k.expires, expires_at = k.expires_at
+      FROM (SELECT token, array_agg(CASE WHEN hit THEN $3::bigint ELSE expires END ORDER BY id) AS expires,
+                   min(CASE WHEN hit THEN $3::bigint ELSE expires END) AS expires_at
+            FROM members GROUP BY token HAVING bool_or(hit)) k
+      WHERE l.token = k.token)
+    SELECT id, $3::bigint AS lease_expires_at FROM members WHERE hit`,
   cancel: `
-    WITH done AS (
-      UPDATE messages SET state = 'canceled', finished_at = $2::bigint, lease_token = NULL, lease_expires_at = NULL
-      WHERE id = ANY($1::bigint[]) AND state IN ('invisible', 'pending', 'running')
-      RETURNING id, queue, exclusivity_key),
+    WITH input AS (SELECT DISTINCT unnest($1::bigint[]) AS id),
+    unqueued AS (
+      DELETE FROM ready r WHERE r.id IN (SELECT id FROM input)
+      RETURNING r.id, r.queue, r.attempts, NULL::bigint AS leased_at, r.last_error AS error, false AS exclusive),
+    held AS (SELECT * FROM leases WHERE ids && $1::bigint[] ORDER BY token FOR UPDATE),
+    ${MEMBERS('held', 'u.id IN (SELECT id FROM input)')},
+    ${REWRITE_LEASES},
+    done AS (
+      SELECT id, queue, attempts, leased_at, error, exclusive FROM unqueued
+      UNION ALL SELECT id, queue, attempts, leased_at, error, exclusive FROM members WHERE hit),
+    ${FINISH('canceled', 'done', '$2', 'error')},
     ${FREE_CLAIMS('done')},
-    ${WAKE('done', '$3', 'exclusivity_key IS NOT NULL')}
+    ${WAKE('done', '$3', 'exclusive')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
-  get: `SELECT * FROM messages WHERE id = $1`,
-  counts: `SELECT state, count(*) AS n FROM messages WHERE queue = $1 GROUP BY state`,
+  get: `SELECT * FROM message_view WHERE id = $1`,
+  counts: `
+    SELECT CASE WHEN delayed THEN 'invisible' ELSE 'pending' END AS state, count(*) AS n
+    FROM ready WHERE queue = $1 GROUP BY 1
+    UNION ALL SELECT 'running', sum(cardinality(ids)) FROM leases WHERE queue = $1
+    UNION ALL SELECT state, sum(cardinality(ids)) FROM finished WHERE queue = $1 GROUP BY state`,
+  /** Whole finished rows, oldest first, up to about $3 messages (always at least one row). */
   gcQueue: `
-    DELETE FROM messages WHERE id = ANY(ARRAY(
-      SELECT id FROM messages WHERE queue = $1 AND state IN ${FINISHED} AND finished_at <= $2 LIMIT $3))`,
+    WITH pick AS (
+      SELECT id FROM (
+        SELECT id, sum(cardinality(ids)) OVER (ORDER BY finished_at, id) - cardinality(ids) AS before
+        FROM finished WHERE queue = $1 AND finished_at <= $2::bigint ORDER BY finished_at, id LIMIT $3) x
+      WHERE before < $3),
+    gone AS (DELETE FROM finished WHERE id IN (SELECT id FROM pick) RETURNING ids),
+    bodies AS (DELETE FROM messages WHERE id IN (SELECT unnest(ids) FROM gone) RETURNING 1)
+    SELECT count(*) AS n FROM bodies`,
   nextDueAt: `
     SELECT least(
-      (SELECT min(visible_at) FROM messages WHERE queue = $1 AND state = 'invisible'),
-      (SELECT min(lease_expires_at) FROM messages WHERE queue = $1 AND state = 'running')) AS t`,
+      (SELECT min(visible_at) FROM ready WHERE queue = $1 AND delayed),
+      (SELECT min(expires_at) FROM leases WHERE queue = $1)) AS t`,
 } as const;
