@@ -30,10 +30,33 @@ type QueryName = keyof typeof q;
 const SETTLE_LIMIT = 10_000;
 const KIND_TTL_MS = 5_000;
 
-const leaseArrays = (leases: LeaseRef[]): [number[], string[]] => [
-  leases.map((l) => l.id),
-  leases.map((l) => l.token),
-];
+/**
+ * Lease refs as the statements take them: each id once, the distinct tokens, and each id's token as a 1-based
+ * slot (a batch from one dequeue shares one token, which then crosses the wire once). `kept` indexes the
+ * input items that survive de-duplication, for the statements that take more per item.
+ */
+function compactRefs(refs: LeaseRef[]): { args: [number[], string[], number[]]; kept: number[] } {
+  const ids: number[] = [];
+  const slots: number[] = [];
+  const tokens: string[] = [];
+  const slotOf = new Map<string, number>();
+  const seen = new Set<string>();
+  const kept: number[] = [];
+  refs.forEach((r, i) => {
+    const key = `${r.id}\u0000${r.token}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    let slot = slotOf.get(r.token);
+    if (slot === undefined) {
+      slot = tokens.push(r.token);
+      slotOf.set(r.token, slot);
+    }
+    ids.push(r.id);
+    slots.push(slot);
+    kept.push(i);
+  });
+  return { args: [ids, tokens, slots], kept };
+}
 
 /** A row of the dequeue and leaseIds statements: what a consumer needs, nothing more. */
 interface LeasedRow {
@@ -310,17 +333,17 @@ export class PostgresQueueStore implements QueueStore {
 
   async complete(leases: LeaseRef[], now: number): Promise<number[]> {
     if (leases.length === 0) return [];
-    const rows = await this.run<{ id: string }>('complete', [...leaseArrays(leases), now, this.channel]);
+    const rows = await this.run<{ id: string }>('complete', [...compactRefs(leases).args, now, this.channel]);
     return rows.map((r) => Number(r.id));
   }
 
   async fail(items: FailItem[], now: number): Promise<{ id: number; state: MessageState }[]> {
     if (items.length === 0) return [];
+    const { args, kept } = compactRefs(items.map((f) => f.lease));
     const rows = await this.run<{ id: string; state: MessageState }>('fail', [
-      items.map((f) => f.lease.id),
-      items.map((f) => f.lease.token),
-      items.map((f) => f.error),
-      items.map((f) => f.retryDelayMs),
+      ...args,
+      kept.map((i) => items[i]!.error),
+      kept.map((i) => items[i]!.retryDelayMs),
       now,
       this.channel,
     ]);
@@ -330,7 +353,7 @@ export class PostgresQueueStore implements QueueStore {
   async release(leases: LeaseRef[], delayMs: number, now: number): Promise<number[]> {
     if (leases.length === 0) return [];
     const rows = await this.run<{ id: string }>('release', [
-      ...leaseArrays(leases),
+      ...compactRefs(leases).args,
       now,
       delayMs,
       this.channel,
@@ -345,7 +368,7 @@ export class PostgresQueueStore implements QueueStore {
   ): Promise<{ id: number; leaseExpiresAt: number }[]> {
     if (leases.length === 0) return [];
     const rows = await this.run<{ id: string; lease_expires_at: string }>('extend', [
-      ...leaseArrays(leases),
+      ...compactRefs(leases).args,
       now + leaseMs,
     ]);
     return rows.map((r) => ({ id: Number(r.id), leaseExpiresAt: Number(r.lease_expires_at) }));

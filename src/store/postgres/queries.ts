@@ -8,7 +8,10 @@
 const FILTER = (p: string): string =>
   `(${p}::jsonb IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.id = r.id AND m.metadata @> ${p}::jsonb))`;
 
-/** Deletes the ready rows named by `cte` and records them as one lease row; `taken` is what was leased. */
+/**
+ * Deletes the ready rows `cte` locked (by ctid: the row lock keeps it stable, and a TID scan is cheaper than
+ * the primary key) and records them as one lease row; `taken` is what was leased.
+ */
 const TAKE = (
   cte: string,
   queue: string,
@@ -18,7 +21,7 @@ const TAKE = (
   exclusive: string,
 ): string => `
     taken AS (
-      DELETE FROM ready r WHERE r.id = ANY(ARRAY(SELECT id FROM ${cte}))
+      DELETE FROM ready r WHERE r.ctid = ANY(ARRAY(SELECT ctid FROM ${cte}))
       RETURNING r.id, r.priority, r.attempts + 1 AS attempts, r.last_error, ${expiry} AS expires),
     lease AS (
       INSERT INTO leases (token, queue, leased_at, expires_at, exclusive, ids, attempts, expires, errors)
@@ -30,12 +33,16 @@ const TAKE = (
 const LEASED_COLUMNS = `t.id, t.priority, t.attempts, t.last_error, t.expires AS lease_expires_at, m.payload,
       m.metadata, m.idempotency_key, m.exclusivity_key, m.max_attempts, m.visible_at, m.created_at`;
 
-/** The lease refs of a call (`input`) and the lease rows they name, locked in token order (`held`). */
-const HELD_BY_REFS = (ids: string, tokens: string, extra = '', names = ''): string => `
+/**
+ * The lease refs of a call (`input`: ids, the distinct tokens, and each id's token as a 1-based slot in
+ * them, so a batch sends each token once) and the lease rows they name, locked in token order (`held`).
+ */
+const HELD_BY_REFS = (extra = '', names = ''): string => `
     input AS (
-      SELECT DISTINCT ON (id, token) * FROM unnest(${ids}::bigint[], ${tokens}::text[]${extra}) AS x(id, token${names})),
-    held AS (
-      SELECT * FROM leases WHERE token = ANY(ARRAY(SELECT DISTINCT token FROM input)) ORDER BY token FOR UPDATE)`;
+      SELECT x.id, t.token${names.replaceAll(', ', ', x.')}
+      FROM unnest($1::bigint[], $3::integer[]${extra}) AS x(id, slot${names})
+      JOIN unnest($2::text[]) WITH ORDINALITY AS t(token, n) ON t.n = x.slot),
+    held AS (SELECT * FROM leases WHERE token = ANY($2::text[]) ORDER BY token FOR UPDATE)`;
 
 /** One row per member of the `held` leases; `hit` marks the members the statement acts on. */
 const MEMBERS = (held: string, hit: string, join = '', extra = ''): string => `
@@ -154,15 +161,15 @@ export const pgQueries = {
       SELECT 1 FROM leases WHERE queue = $1 AND expires_at <= $3::bigint) AS e),
     go AS (SELECT 1 FROM cfg WHERE NOT (SELECT e FROM expired)),
     a AS (
-      SELECT r.id, r.priority FROM ready r
+      SELECT r.ctid, r.id, r.priority FROM ready r
       WHERE r.queue = $1 AND NOT r.delayed AND EXISTS (SELECT 1 FROM go) AND ${FILTER('$5')}
       ORDER BY r.priority, r.id LIMIT $2 FOR UPDATE SKIP LOCKED),
     b AS (
-      SELECT r.id, r.priority FROM ready r
+      SELECT r.ctid, r.id, r.priority FROM ready r
       WHERE r.queue = $1 AND r.delayed AND r.visible_at <= $3::bigint AND EXISTS (SELECT 1 FROM go) AND ${FILTER('$5')}
       ORDER BY r.visible_at LIMIT $2 FOR UPDATE SKIP LOCKED),
     cand AS (
-      SELECT id FROM (SELECT * FROM a UNION ALL SELECT * FROM b) u ORDER BY priority, id LIMIT $2),
+      SELECT ctid FROM (SELECT * FROM a UNION ALL SELECT * FROM b) u ORDER BY priority, id LIMIT $2),
     ${TAKE('cand', '$1', '$3', '$4', `$3::bigint + coalesce($6::bigint, (SELECT lease_ms FROM cfg))`, 'false')}
     SELECT x.e AS expired, ${LEASED_COLUMNS}
     FROM expired x LEFT JOIN (taken t JOIN messages m ON m.id = t.id) ON true
@@ -213,7 +220,7 @@ export const pgQueries = {
     RETURNING message_id`,
   leaseIds: `
     WITH cand AS (
-      SELECT id FROM ready WHERE id = ANY($2::bigint[]) AND NOT delayed ORDER BY id FOR UPDATE SKIP LOCKED),
+      SELECT ctid FROM ready WHERE id = ANY($2::bigint[]) AND NOT delayed ORDER BY id FOR UPDATE SKIP LOCKED),
     ${TAKE('cand', '$1', '$4', '$3', '$5::bigint', 'true')}
     SELECT false AS expired, ${LEASED_COLUMNS}
     FROM taken t JOIN messages m ON m.id = t.id
@@ -222,16 +229,16 @@ export const pgQueries = {
   queueLease: `SELECT lease_ms, dequeue_paused FROM queues WHERE name = $1`,
 
   complete: `
-    WITH ${HELD_BY_REFS('$1', '$2')},
+    WITH ${HELD_BY_REFS()},
     ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token')},
     ${REWRITE_LEASES},
     done AS (SELECT * FROM members WHERE hit),
-    ${FINISH('completed', 'done', '$3', 'error')},
+    ${FINISH('completed', 'done', '$4', 'error')},
     ${FREE_CLAIMS('done')},
-    ${WAKE('done', '$4', 'exclusive')}
+    ${WAKE('done', '$5', 'exclusive')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   fail: `
-    WITH ${HELD_BY_REFS('$1', '$2', ', $3::text[], $4::bigint[]', ', error, delay')},
+    WITH ${HELD_BY_REFS(', $4::text[], $5::bigint[]', ', error, delay')},
     ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token', ', i.error AS why, i.delay')},
     ${REWRITE_LEASES},
     done AS (
@@ -239,34 +246,34 @@ export const pgQueries = {
              CASE WHEN mb.attempts >= m.max_attempts THEN 'errored'
                   WHEN mb.delay > 0 THEN 'invisible' ELSE 'pending' END AS state
       FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
-    ${FINISH('errored', `done WHERE state = 'errored'`, '$5', 'why')},
+    ${FINISH('errored', `done WHERE state = 'errored'`, '$6', 'why')},
     back AS (
       INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
-      SELECT id, queue, priority, $5::bigint + delay, delay > 0, attempts, why FROM done WHERE state <> 'errored'),
+      SELECT id, queue, priority, $6::bigint + delay, delay > 0, attempts, why FROM done WHERE state <> 'errored'),
     ${FREE_CLAIMS('done')},
-    ${WAKE('done', '$6', "state <> 'errored' OR exclusive")}
+    ${WAKE('done', '$7', "state <> 'errored' OR exclusive")}
     SELECT id, state, (SELECT count(*) FROM woken) AS woken FROM done`,
   release: `
-    WITH ${HELD_BY_REFS('$1', '$2')},
+    WITH ${HELD_BY_REFS()},
     ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token')},
     ${REWRITE_LEASES},
     done AS (SELECT mb.*, m.priority FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
     back AS (
       INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
-      SELECT id, queue, priority, $3::bigint + $4::bigint, $4::bigint > 0, attempts - 1, error FROM done),
+      SELECT id, queue, priority, $4::bigint + $5::bigint, $5::bigint > 0, attempts - 1, error FROM done),
     ${FREE_CLAIMS('done')},
-    ${WAKE('done', '$5')}
+    ${WAKE('done', '$6')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   extend: `
-    WITH ${HELD_BY_REFS('$1', '$2')},
+    WITH ${HELD_BY_REFS()},
     ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token')},
     moved AS (
       UPDATE leases l SET expires = k.expires, expires_at = k.expires_at
-      FROM (SELECT token, array_agg(CASE WHEN hit THEN $3::bigint ELSE expires END ORDER BY id) AS expires,
-                   min(CASE WHEN hit THEN $3::bigint ELSE expires END) AS expires_at
+      FROM (SELECT token, array_agg(CASE WHEN hit THEN $4::bigint ELSE expires END ORDER BY id) AS expires,
+                   min(CASE WHEN hit THEN $4::bigint ELSE expires END) AS expires_at
             FROM members GROUP BY token HAVING bool_or(hit)) k
       WHERE l.token = k.token)
-    SELECT id, $3::bigint AS lease_expires_at FROM members WHERE hit`,
+    SELECT id, $4::bigint AS lease_expires_at FROM members WHERE hit`,
   cancel: `
     WITH input AS (SELECT DISTINCT unnest($1::bigint[]) AS id),
     unqueued AS (
