@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cosmos, listeningUrl, type CliRun } from '../support/cli.js';
+import { loadMigrations } from '../../src/store/migrations.js';
 import { dropSchema, pgUrl } from '../support/stores.js';
 
 describe('cosmos CLI', () => {
@@ -31,7 +32,7 @@ describe('cosmos CLI', () => {
     expect(await (await fetch(`${url}/readyz`)).json()).toEqual({
       status: 'ready',
       store: 'sqlite',
-      schemaVersion: 1,
+      schemaVersion: loadMigrations('sqlite').length,
     });
     expect(await (await fetch(`${url}/v1/queues`)).json()).toEqual({ queues: [] });
     const missing = await fetch(`${url}/v1/nothing-here`);
@@ -79,7 +80,7 @@ describe('cosmos CLI', () => {
       expect(await (await fetch(`${url}/readyz`)).json()).toEqual({
         status: 'ready',
         store: 'postgres',
-        schemaVersion: 1,
+        schemaVersion: loadMigrations('postgres').length,
       });
       run.child.kill('SIGTERM');
       expect((await run.exited).code).toBe(0);
