@@ -10,6 +10,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
 import type { EnqueueInput, LeasedMessage } from '../src/types.js';
 import { Cleanup } from './lib/cleanup.js';
+import { barChart } from './lib/chart.js';
 import { cpuMark } from './lib/cpu.js';
 import { machineInfo } from './lib/machine.js';
 import { drainGraphileWorker, drainPgBoss, drainResult, type DrainResult } from './lib/peers.js';
@@ -39,6 +40,16 @@ const PHASES = [
   'backlog-sqlite',
 ] as const;
 type Phase = (typeof PHASES)[number];
+
+const DRAIN_LABELS: Record<Phase, string> = {
+  'drain-postgres': 'Cosmos PostgreSQL',
+  'drain-postgres-work': 'Cosmos PostgreSQL work()',
+  'drain-pgboss': 'pg-boss 10',
+  'drain-graphile': 'graphile-worker 0.17',
+  'backlog-postgres': 'backlog PostgreSQL',
+  'drain-sqlite': 'Cosmos SQLite',
+  'backlog-sqlite': 'backlog SQLite',
+};
 
 const DEADLINE_MS = 15 * 60_000;
 
@@ -251,6 +262,13 @@ export async function main(argv: string[]): Promise<void> {
       report.ratio('queue_drain_vs_best_peer', cosmosPg / best);
     if (best !== undefined && cosmosSqlite !== undefined)
       report.ratio('queue_drain_sqlite_vs_best_peer', cosmosSqlite / best);
+    const bars = [...drains].map(([phase, r]) => ({ label: DRAIN_LABELS[phase], value: r.jobsPerSecond }));
+    if (bars.length > 0) {
+      progress.info(
+        `no-op drain of ${settings.jobs.toLocaleString('en-US')} jobs, median of ${settings.rounds}:`,
+      );
+      for (const line of barChart(bars, 'jobs/s')) progress.info(`  ${line}`);
+    }
 
     if (settings.phases.includes('backlog-postgres')) await backlog(ctx, 'postgres');
     if (settings.phases.includes('backlog-sqlite')) await backlog(ctx, 'sqlite');
