@@ -15,6 +15,15 @@ export const ERROR_CODES = {
   store_closed: 503,
   store_unavailable: 503,
   config_invalid: 400,
+  function_not_found: 404,
+  function_input_invalid: 400,
+  function_output_invalid: 500,
+  function_failed: 500,
+  function_timeout: 504,
+  function_out_of_memory: 500,
+  worker_crashed: 500,
+  platform_error: 500,
+  blob_corrupt: 500,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -20,5 +20,15 @@ export {
   type SqliteStoreOptions,
   type StoreOptions,
 } from './config.js';
+export {
+  fn,
+  type FunctionContext,
+  type FunctionDefinition,
+  type FunctionOptions,
+  type Handler as FunctionHandler,
+  type BatchHandler,
+  type Backoff,
+} from './functions/define.js';
+export { NonRetryableError, FunctionFailure, type FailureClass } from './functions/failure.js';
 export * from './errors.js';
 export * from './types.js';

@@ -1,0 +1,40 @@
+import type { SerializedError } from './failure.js';
+
+/**
+ * Messages between a node and the runners that execute handlers (worker threads and sandboxed child
+ * processes speak the same protocol). Kept small and flat: every field is structured-cloned per invocation.
+ */
+
+/** Where a handler lives: a bundled ES module on local disk and the function's name in it. */
+export interface FunctionRef {
+  module: string;
+  name: string;
+}
+
+export interface RunRequest {
+  t: 'run';
+  id: number;
+  ref: FunctionRef;
+  /** One input, or an array of inputs for a batch handler. */
+  input: unknown;
+  batch: boolean;
+  attempt: number;
+  invocationId: string;
+  /** Local paths of file inputs and the directory the handler writes outputs to. */
+  files?: { inputs: Record<string, string>; outDir: string };
+}
+
+export type ToRunner = RunRequest | { t: 'cancel'; id: number } | { t: 'shutdown' };
+
+/** A batch answers each input in order; one bad input fails alone. */
+export type BatchItemResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type FromRunner =
+  | { t: 'ready' }
+  /** `output` is a BatchItemResult[] when the request was a batch. */
+  | { t: 'ok'; id: number; output: unknown }
+  | { t: 'err'; id: number; error: SerializedError }
+  | { t: 'beat'; id: number }
+  | { t: 'log'; id: number; level: LogLevel; msg: string; at: number };

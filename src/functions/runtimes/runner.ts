@@ -1,0 +1,34 @@
+import type { LogLevel, RunRequest } from '../protocol.js';
+
+/** What a caller supplies per invocation; the runner adds the message id. */
+export type RunInput = Omit<RunRequest, 't' | 'id'>;
+
+export interface RunOptions {
+  /** Wall-clock limit: past it the runner is killed and the run fails with class `timeout`. */
+  timeoutMs: number;
+  onHeartbeat?: () => void;
+  onLog?: (level: LogLevel, message: string, at: number) => void;
+}
+
+/**
+ * One worker: a thread or a sandboxed process that runs invocations of any function whose bundle it is given.
+ * A runner that was killed (timeout), ran out of memory or crashed is `dead` for good; its pool replaces it.
+ * Every in-flight run of a dead runner rejects with a FunctionFailure: the one that timed out with `timeout`,
+ * the others with `worker_crash` (they were collateral), all of them with `out_of_memory` when the heap blew.
+ */
+export interface Runner {
+  readonly kind: 'thread' | 'sandbox';
+  /** Resolves once the runner can take work; rejects if it could not start. */
+  readonly ready: Promise<void>;
+  readonly dead: boolean;
+  /** Runs in flight. */
+  readonly load: number;
+  /** Resolves with the validated output (a BatchItemResult[] for a batch); rejects with a FunctionFailure. */
+  run(input: RunInput, options: RunOptions): Promise<unknown>;
+  /** Asks the handler of that invocation to stop (its ctx.signal aborts); the run still settles. */
+  cancel(invocationId: string): void;
+  /** Called once when the runner dies, whatever the reason. */
+  onDeath(listener: (reason: string) => void): void;
+  /** Stops the runner: in-flight runs fail with `worker_crash`. */
+  close(): Promise<void>;
+}

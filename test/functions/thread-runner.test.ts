@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle } from '../../src/functions/bundler.js';
+import { FunctionFailure } from '../../src/functions/failure.js';
+import type { RunInput } from '../../src/functions/runtimes/runner.js';
+import { ThreadRunner } from '../../src/functions/runtimes/thread-runner.js';
+
+let dir: string;
+let module: string;
+const runners: ThreadRunner[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cosmos-thread-'));
+  module = (await bundle('test/fixtures/functions/basic.ts', dir)).path;
+});
+afterAll(async () => {
+  await Promise.all(runners.map((r) => r.close()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function start(memoryMb = 256): ThreadRunner {
+  const r = ThreadRunner.start({ memoryMb });
+  runners.push(r);
+  return r;
+}
+
+const call = (name: string, input: unknown, extra: Partial<RunInput> = {}): RunInput => ({
+  ref: { module, name },
+  input,
+  batch: false,
+  attempt: 1,
+  invocationId: `inv-${name}`,
+  ...extra,
+});
+
+async function failure(p: Promise<unknown>): Promise<FunctionFailure> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(FunctionFailure);
+  return e as FunctionFailure;
+}
+
+describe('thread runner', () => {
+  it('runs a handler with validated input and output', async () => {
+    const r = start();
+    await r.ready;
+    expect(await r.run(call('echo', { n: 7 }), { timeoutMs: 5_000 })).toEqual({ n: 7 });
+    const bad = await failure(r.run(call('echo', { n: 'x' }), { timeoutMs: 5_000 }));
+    expect(bad).toMatchObject({ failure: 'input', code: 'function_input_invalid', retryable: false });
+    const out = await failure(r.run(call('badOutput', {}), { timeoutMs: 5_000 }));
+    expect(out).toMatchObject({ failure: 'output', retryable: false });
+    expect(r.dead).toBe(false);
+  });
+
+  it('kills a CPU loop at its timeout and classifies it; runs sharing the thread fail as collateral', async () => {
+    const r = start();
+    await r.ready;
+    const started = Date.now();
+    const collateral = r.run(call('slow', { ms: 10_000 }, { invocationId: 'other' }), { timeoutMs: 20_000 });
+    const f = await failure(r.run(call('spin', {}), { timeoutMs: 300 }));
+    expect(f).toMatchObject({ failure: 'timeout', code: 'function_timeout', retryable: true });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await failure(collateral)).toMatchObject({ failure: 'worker_crash' });
+    expect(r.dead).toBe(true);
+  });
+
+  it('classifies a heap blow-up as out of memory, not retryable, and the runner dies', async () => {
+    const r = start(32);
+    await r.ready;
+    const died = new Promise<string>((resolve) => r.onDeath(resolve));
+    const f = await failure(r.run(call('hog', {}), { timeoutMs: 30_000 }));
+    expect(f).toMatchObject({ failure: 'out_of_memory', code: 'function_out_of_memory', retryable: false });
+    expect(await died).toMatch(/out of memory/);
+    expect(r.dead).toBe(true);
+  });
+
+  it('carries a handler error, and NonRetryableError stops retries', async () => {
+    const r = start();
+    await r.ready;
+    const f = await failure(r.run(call('flaky', { failUntil: 3 }), { timeoutMs: 5_000 }));
+    expect(f).toMatchObject({ failure: 'user', code: 'function_failed', retryable: true });
+    expect(f.message).toMatch(/attempt 1 fails/);
+    expect(await failure(r.run(call('refuse', {}), { timeoutMs: 5_000 }))).toMatchObject({
+      retryable: false,
+    });
+  });
+
+  it('answers a batch item by item', async () => {
+    const r = start();
+    await r.ready;
+    const out = await r.run(call('tiny', [{ n: 1 }, { n: -1 }, { n: 'bad' }, { n: 4 }], { batch: true }), {
+      timeoutMs: 5_000,
+    });
+    expect(out).toMatchObject([
+      { ok: true, value: { n: 2 } },
+      { ok: false, error: { message: 'minus one' } },
+      { ok: false, error: { failure: 'input' } },
+      { ok: true, value: { n: 8 } },
+    ]);
+  });
+});
