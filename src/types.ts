@@ -126,6 +126,8 @@ export interface DequeueRequest {
 export interface FailOptions {
   /** Wait this long before the next attempt (the message is invisible meanwhile). */
   retryDelayMs?: number;
+  /** No further attempts: the message becomes errored now (e.g. its input can never succeed). */
+  final?: boolean;
 }
 
 export type StateCounts = Record<MessageState, number>;

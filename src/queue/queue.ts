@@ -115,7 +115,14 @@ export class Queue {
   /** Returns the message's new state, or undefined when the lease was no longer held. */
   async fail(lease: LeaseRef, error: unknown, options: FailOptions = {}): Promise<MessageState | undefined> {
     const [row] = await this.store.queue.fail(
-      [{ lease, error: describe(error), retryDelayMs: options.retryDelayMs ?? 0 }],
+      [
+        {
+          lease,
+          error: describe(error),
+          retryDelayMs: options.retryDelayMs ?? 0,
+          final: options.final ?? false,
+        },
+      ],
       this.clock(),
     );
     return row?.state;

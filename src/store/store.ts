@@ -50,6 +50,8 @@ export interface FailItem {
   lease: LeaseRef;
   error: string;
   retryDelayMs: number;
+  /** Errored now, whatever attempts are left (the failure cannot succeed on retry). */
+  final?: boolean;
 }
 
 export interface SettleReport {

@@ -233,6 +233,16 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
       expect(await queue.fail(m2!.lease, 'again')).toBeUndefined();
     });
 
+    it('a final failure errors the message at once, with attempts left', async () => {
+      const { id } = await queue.enqueue('q', 'a', { maxAttempts: 5 });
+      const [m] = await queue.dequeue({ queue: 'q', max: 1 });
+      expect(await queue.fail(m!.lease, new Error('never'), { final: true, retryDelayMs: 1_000 })).toBe(
+        'errored',
+      );
+      expect(await queue.get(id)).toMatchObject({ state: 'errored', attempts: 1, lastError: 'Error: never' });
+      expect(await queue.dequeue({ queue: 'q', max: 1 })).toEqual([]);
+    });
+
     it('fail with a retry delay makes the message invisible until then', async () => {
       const { id } = await queue.enqueue('q', 'a');
       const [m] = await queue.dequeue({ queue: 'q', max: 1 });

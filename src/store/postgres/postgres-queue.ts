@@ -346,6 +346,7 @@ export class PostgresQueueStore implements QueueStore {
       kept.map((i) => items[i]!.retryDelayMs),
       now,
       this.channel,
+      kept.map((i) => items[i]!.final ?? false),
     ]);
     return rows.map((r) => ({ id: Number(r.id), state: r.state }));
   }

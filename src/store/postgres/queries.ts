@@ -238,12 +238,12 @@ export const pgQueries = {
     ${WAKE('done', '$5', 'exclusive')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   fail: `
-    WITH ${HELD_BY_REFS(', $4::text[], $5::bigint[]', ', error, delay')},
-    ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token', ', i.error AS why, i.delay')},
+    WITH ${HELD_BY_REFS(', $4::text[], $5::bigint[], $8::boolean[]', ', error, delay, final')},
+    ${MEMBERS('held', 'i.id IS NOT NULL', 'LEFT JOIN input i ON i.id = u.id AND i.token = h.token', ', i.error AS why, i.delay, i.final')},
     ${REWRITE_LEASES},
     done AS (
       SELECT mb.*, m.max_attempts, m.priority,
-             CASE WHEN mb.attempts >= m.max_attempts THEN 'errored'
+             CASE WHEN mb.attempts >= m.max_attempts OR mb.final THEN 'errored'
                   WHEN mb.delay > 0 THEN 'invisible' ELSE 'pending' END AS state
       FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
     ${FINISH('errored', `done WHERE state = 'errored'`, '$6', 'why')},

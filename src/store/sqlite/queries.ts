@@ -61,8 +61,8 @@ export const sqliteQueries = {
     RETURNING queue, exclusivity_key`,
   fail: `
     UPDATE messages SET
-      state = CASE WHEN attempts >= max_attempts THEN 'errored' WHEN @delay > 0 THEN 'invisible' ELSE 'pending' END,
-      finished_at = CASE WHEN attempts >= max_attempts THEN @now END,
+      state = CASE WHEN attempts >= max_attempts OR @final THEN 'errored' WHEN @delay > 0 THEN 'invisible' ELSE 'pending' END,
+      finished_at = CASE WHEN attempts >= max_attempts OR @final THEN @now END,
       visible_at = @now + @delay, last_error = @error, lease_token = NULL, lease_expires_at = NULL
     WHERE id = @id AND lease_token = @token AND state = 'running'
     RETURNING id, state, queue, exclusivity_key`,

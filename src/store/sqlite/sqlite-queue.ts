@@ -166,6 +166,7 @@ export class SqliteQueueStore implements QueueStore {
           now,
           delay: f.retryDelayMs,
           error: f.error,
+          final: f.final ? 1 : 0,
         }) as (KeyedRow & { id: number; state: MessageState }) | undefined;
         if (row) out.push(row);
       }
