@@ -233,6 +233,29 @@ describe.each(storeKinds)('queue conformance on $name', (kind) => {
       expect(await queue.fail(m2!.lease, 'again')).toBeUndefined();
     });
 
+    it('a message keeps the time of its latest lease through fail, release and expiry', async () => {
+      const { id } = await queue.enqueue('q', 'a', { maxAttempts: 5 });
+      const leasedAt = clock.now();
+      const [m1] = await queue.dequeue({ queue: 'q', max: 1 });
+      clock.advance(10);
+      await queue.fail(m1!.lease, new Error('x'), { retryDelayMs: 100 });
+      expect(await queue.get(id)).toMatchObject({
+        state: 'invisible',
+        leasedAt,
+        visibleAt: clock.now() + 100,
+      });
+      clock.advance(100);
+      const [m2] = await queue.dequeue({ queue: 'q', max: 1 });
+      expect(m2!.leasedAt).toBe(clock.now());
+      await queue.release([m2!.lease]);
+      expect(await queue.get(id)).toMatchObject({ state: 'pending', leasedAt: clock.now() });
+      const second = clock.now();
+      await queue.dequeue({ queue: 'q', max: 1 });
+      clock.advance(1_000);
+      await queue.maintain();
+      expect(await queue.get(id)).toMatchObject({ state: 'pending', leasedAt: second });
+    });
+
     it('a final failure errors the message at once, with attempts left', async () => {
       const { id } = await queue.enqueue('q', 'a', { maxAttempts: 5 });
       const [m] = await queue.dequeue({ queue: 'q', max: 1 });

@@ -190,8 +190,8 @@ export const pgQueries = {
       FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
     ${FINISH('errored', `done WHERE attempts >= max_attempts`, '$2', 'why')},
     back AS (
-      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
-      SELECT id, queue, priority, $2::bigint, false, attempts, why FROM done WHERE attempts < max_attempts),
+      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error, leased_at)
+      SELECT id, queue, priority, $2::bigint, false, attempts, why, leased_at FROM done WHERE attempts < max_attempts),
     ${FREE_CLAIMS('done')},
     promoted AS (
       UPDATE ready SET delayed = false
@@ -248,8 +248,8 @@ export const pgQueries = {
       FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
     ${FINISH('errored', `done WHERE state = 'errored'`, '$6', 'why')},
     back AS (
-      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
-      SELECT id, queue, priority, $6::bigint + delay, delay > 0, attempts, why FROM done WHERE state <> 'errored'),
+      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error, leased_at)
+      SELECT id, queue, priority, $6::bigint + delay, delay > 0, attempts, why, leased_at FROM done WHERE state <> 'errored'),
     ${FREE_CLAIMS('done')},
     ${WAKE('done', '$7', "state <> 'errored' OR exclusive")}
     SELECT id, state, (SELECT count(*) FROM woken) AS woken FROM done`,
@@ -259,8 +259,8 @@ export const pgQueries = {
     ${REWRITE_LEASES},
     done AS (SELECT mb.*, m.priority FROM members mb JOIN messages m ON m.id = mb.id WHERE mb.hit),
     back AS (
-      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
-      SELECT id, queue, priority, $4::bigint + $5::bigint, $5::bigint > 0, attempts - 1, error FROM done),
+      INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error, leased_at)
+      SELECT id, queue, priority, $4::bigint + $5::bigint, $5::bigint > 0, attempts - 1, error, leased_at FROM done),
     ${FREE_CLAIMS('done')},
     ${WAKE('done', '$6')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
@@ -278,7 +278,7 @@ export const pgQueries = {
     WITH input AS (SELECT DISTINCT unnest($1::bigint[]) AS id),
     unqueued AS (
       DELETE FROM ready r WHERE r.id IN (SELECT id FROM input)
-      RETURNING r.id, r.queue, r.attempts, NULL::bigint AS leased_at, r.last_error AS error, false AS exclusive),
+      RETURNING r.id, r.queue, r.attempts, r.leased_at, r.last_error AS error, false AS exclusive),
     held AS (SELECT * FROM leases WHERE ids && $1::bigint[] ORDER BY token FOR UPDATE),
     ${MEMBERS('held', 'u.id IN (SELECT id FROM input)')},
     ${REWRITE_LEASES},

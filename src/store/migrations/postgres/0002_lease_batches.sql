@@ -34,7 +34,8 @@ CREATE TABLE ready (
   visible_at  bigint  NOT NULL,
   delayed     boolean NOT NULL,
   attempts    integer NOT NULL DEFAULT 0,
-  last_error  text
+  last_error  text,
+  leased_at   bigint
 );
 CREATE INDEX ready_pending ON ready (queue, priority, id) WHERE NOT delayed;
 CREATE INDEX ready_delayed ON ready (queue, visible_at)   WHERE delayed;
@@ -76,8 +77,8 @@ SELECT id, queue, priority, payload, metadata, idempotency_key, exclusivity_key,
 FROM messages_v1;
 SELECT setval(pg_get_serial_sequence('messages', 'id'), coalesce((SELECT max(id) FROM messages_v1), 0) + 1, false);
 
-INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error)
-SELECT id, queue, priority, visible_at, state = 'invisible', attempts, last_error
+INSERT INTO ready (id, queue, priority, visible_at, delayed, attempts, last_error, leased_at)
+SELECT id, queue, priority, visible_at, state = 'invisible', attempts, last_error, leased_at
 FROM messages_v1 WHERE state IN ('pending', 'invisible');
 
 INSERT INTO leases (token, queue, leased_at, expires_at, exclusive, ids, attempts, expires, errors)
@@ -103,7 +104,7 @@ SELECT m.id, m.queue, s.state, m.priority, m.payload, m.metadata, m.idempotency_
 FROM messages m
 CROSS JOIN LATERAL (
   SELECT CASE WHEN r.delayed THEN 'invisible' ELSE 'pending' END AS state, r.attempts,
-         NULL::bigint AS lease_expires_at, r.visible_at, NULL::bigint AS leased_at, NULL::bigint AS finished_at,
+         NULL::bigint AS lease_expires_at, r.visible_at, r.leased_at, NULL::bigint AS finished_at,
          r.last_error
   FROM ready r WHERE r.id = m.id
   UNION ALL
