@@ -45,7 +45,8 @@ export async function dumpPostgres(client: pg.Client, schema: string): Promise<s
         (c) =>
           `  ${c.column_name} ${c.data_type}${c.is_identity === 'YES' ? ' GENERATED ALWAYS AS IDENTITY' : ''}${c.is_nullable === 'NO' ? ' NOT NULL' : ''}${c.column_default ? ` DEFAULT ${c.column_default}` : ''}`,
       ),
-      ...cons.rows.map((c) => `  CONSTRAINT ${c.conname} ${c.def}`),
+      // A foreign key names its table schema-qualified (the dumping session's search_path lacks the schema).
+      ...cons.rows.map((c) => `  CONSTRAINT ${c.conname} ${c.def.replaceAll(`${schema}.`, '')}`),
     ];
     out.push(`CREATE TABLE ${table_name} (\n${lines.join(',\n')}\n);`, '');
   }

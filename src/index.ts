@@ -3,6 +3,19 @@
  */
 export { openStore } from './store/open.js';
 export type { Store } from './store/store.js';
+export type {
+  BlobStore,
+  BlobInfo,
+  BlobMeta,
+  BlobRef,
+  BlobSource,
+  BlobStat,
+  ByteRange,
+} from './store/blobs/blob-store.js';
+export { isBlobRef } from './store/blobs/blob-store.js';
+export { openBlobStore } from './store/blobs/open-blobs.js';
+export { FsBlobStore } from './store/blobs/fs-blob-store.js';
+export { PgBlobStore } from './store/blobs/pg-blob-store.js';
 export { Queue, type MaintenanceReport } from './queue/queue.js';
 export { Consumer, type Handler, type WorkContext, type WorkOptions } from './queue/consumer.js';
 export { startNode, type CosmosNode } from './node.js';
