@@ -82,12 +82,20 @@ export const FUNCTION_DEFAULTS = {
   heartbeatMs: 10_000,
 } as const;
 
+/**
+ * Method-style parameters are checked bivariantly, which lets a definition with a specific input type be
+ * held where `FunctionDefinition` (unknown input) is expected, as registries and runtimes do.
+ */
+type Bivariant<F extends (...args: never[]) => unknown> = {
+  call(...args: Parameters<F>): ReturnType<F>;
+}['call'];
+
 export interface FunctionDefinition<I = unknown, O = unknown> {
   readonly kind: 'cosmos.function';
   readonly input: z.ZodType<I>;
   readonly output: z.ZodType<O>;
   readonly options: ResolvedFunctionOptions;
-  readonly handler: Handler<I, O> | BatchHandler<I, O>;
+  readonly handler: Bivariant<Handler<I, O>> | Bivariant<BatchHandler<I, O>>;
 }
 
 const positive = (name: string, v: number | undefined, min = 1): void => {
