@@ -130,6 +130,12 @@ export function fn<I extends z.ZodType, O extends z.ZodType>(
   positive('concurrency.perKey', options.concurrency?.perKey);
   positive('backoff.initialMs', options.backoff?.initialMs, 0);
   positive('backoff.factor', options.backoff?.factor);
+  for (const name of options.sandbox?.env ?? [])
+    if (name.startsWith('NODE_') && name !== 'NODE_ENV')
+      throw new InvalidArgumentError(
+        `fn(): sandbox.env may not pass ${name}: NODE_OPTIONS and its kin could grant what the sandbox withholds`,
+        { option: 'sandbox.env' },
+      );
   if (options.batch) {
     positive('batch.max', options.batch.max);
     positive('batch.waitMs', options.batch.waitMs, 0);

@@ -44,6 +44,8 @@ export function createRunner(send: (m: FromRunner) => void): (m: ToRunner) => vo
         log: (level, msg) => send({ t: 'log', id: req.id, level, msg: String(msg), at: Date.now() }),
         files: req.files ?? { inputs: {}, outDir: '' },
       };
+      // A cancel that arrived while the bundle loaded must not go unheard by a handler that only listens.
+      if (abort.signal.aborted) throw new Error('invocation canceled before it started');
       beat = setInterval(() => ctx.heartbeat(), def.options.heartbeatMs);
       beat.unref();
       const output = req.batch
@@ -111,7 +113,7 @@ async function runBatch(
     } else results[i] = { ok: false, error: invalid('input', parsed.error) };
   });
   if (valid.length > 0) {
-    const answers = await (def.handler as (i: unknown[], c: FunctionContext) => unknown)(valid, ctx);
+    const answers = await def.handler(valid, ctx);
     if (!Array.isArray(answers) || answers.length !== valid.length)
       throw new Classified({
         name: 'OutputInvalid',

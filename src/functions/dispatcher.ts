@@ -1,0 +1,91 @@
+import { CosmosError } from '../errors.js';
+import type { RunInput, Runner } from './runtimes/runner.js';
+import type { SlotScheduler } from './scheduler/slot-scheduler.js';
+import type { WorkerPool } from './worker-pool.js';
+
+/** One handler call to place: where it may run, how it ranks, and what to send. */
+export interface DispatchJob {
+  id: string;
+  pool: string;
+  priority: number;
+  fn?: string;
+  key?: string;
+  slots: number;
+  opportunistic: boolean;
+  workers: WorkerPool;
+  input: RunInput;
+  timeoutMs: number;
+}
+
+interface Entry {
+  job: DispatchJob;
+  resolve: (output: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * From a job to its answer on this node: the slot scheduler decides when it starts, its worker pool which
+ * runner takes it. Nothing durable happens here (that is the runtime's part), which is what lets the
+ * dispatch benchmark compare this path with a bare worker_threads round trip.
+ */
+export class Dispatcher {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    readonly scheduler: SlotScheduler,
+    /** Called whenever a slot frees, so fetchers can top up. */
+    private readonly onFree: () => void = () => undefined,
+  ) {}
+
+  run(job: DispatchJob): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      this.entries.set(job.id, { job, resolve, reject });
+      this.scheduler.submit({
+        id: job.id,
+        pool: job.pool,
+        priority: job.priority,
+        slots: job.slots,
+        opportunistic: job.opportunistic,
+        ...(job.fn !== undefined && { fn: job.fn }),
+        ...(job.key !== undefined && { key: job.key }),
+      });
+      this.pump();
+    });
+  }
+
+  /** Withdraws a job that has not started; its promise rejects. */
+  cancel(id: string): boolean {
+    const e = this.entries.get(id);
+    if (!e || !this.scheduler.cancel(id)) return false;
+    this.entries.delete(id);
+    e.reject(new CosmosError('platform_error', `job ${id} was withdrawn before it started`));
+    return true;
+  }
+
+  /** Jobs waiting for a slot, oldest first. */
+  waitingJobs(): DispatchJob[] {
+    return [...this.entries.values()].map((e) => e.job);
+  }
+
+  private pump(): void {
+    for (let item = this.scheduler.next(); item; item = this.scheduler.next()) void this.start(item.id);
+  }
+
+  private async start(id: string): Promise<void> {
+    const e = this.entries.get(id)!;
+    const { job } = e;
+    let runner: Runner | undefined;
+    try {
+      runner = await job.workers.acquire();
+      e.resolve(await runner.run(job.input, { timeoutMs: job.timeoutMs }));
+    } catch (err) {
+      e.reject(err);
+    } finally {
+      this.entries.delete(id);
+      this.scheduler.finish(id);
+      if (runner) job.workers.released(runner);
+      this.onFree();
+      this.pump();
+    }
+  }
+}

@@ -1,0 +1,455 @@
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { CosmosError, InvalidArgumentError } from '../errors.js';
+import type { Queue } from '../queue/queue.js';
+import type { EnqueueResult, LeasedMessage } from '../types.js';
+import { retryDelay } from './backoff.js';
+import { bundle } from './bundler.js';
+import { Dispatcher } from './dispatcher.js';
+import type { FunctionDefinition } from './define.js';
+import { FunctionFailure } from './failure.js';
+import { Gatherer } from './gather.js';
+import type { BatchItemResult } from './protocol.js';
+import { FunctionRegistry, type RegisteredFunction } from './registry.js';
+import { SandboxRunner } from './runtimes/sandbox-runner.js';
+import { ThreadRunner } from './runtimes/thread-runner.js';
+import { SlotScheduler, type PoolConfig } from './scheduler/slot-scheduler.js';
+import { WorkerPool } from './worker-pool.js';
+
+/** The payload of an invocation message. */
+export interface InvocationPayload {
+  fn: string;
+  /** The function version it was made for. */
+  v: string;
+  input: unknown;
+  key?: string;
+  /** A queue that gets the result as a message (idempotent per invocation). */
+  replyTo?: string;
+}
+
+export interface InvocationResult {
+  messageId: number;
+  function: string;
+  version: string;
+  attempt: number;
+  ok: boolean;
+  output?: unknown;
+  error?: FunctionFailure;
+  /** False when another attempt is scheduled. */
+  final: boolean;
+  /** How many invocations shared the handler call (micro-batching). */
+  batchSize: number;
+  /** The handler call it was part of: invocations of one batch share it. */
+  call: number;
+}
+
+export interface InvokeOptions {
+  priority?: number;
+  key?: string;
+  idempotencyKey?: string;
+  replyTo?: string;
+  version?: string;
+}
+
+export interface FunctionRuntimeOptions {
+  /** Slots on this node (default: its cores). */
+  capacity?: number;
+  /** Scheduling pools; a pool a function names that is missing here is added under the root. */
+  pools?: PoolConfig[];
+  /** Warm capacity: worker threads started up front per pool. */
+  warm?: Record<string, number>;
+  /** Where function bundles are written (default ./.cosmos/bundles). */
+  bundleDir?: string;
+  /** Memory the node's runners may take together (default 75% of the machine). */
+  memoryMb?: number;
+  /** Runners above warm capacity stop after this long idle (default 30 s). */
+  idleMs?: number;
+  /** Fallback poll when no wake-up arrives (default 1 s). */
+  pollMs?: number;
+  /** Lease of a fetched invocation; kept alive while it waits or runs (default 30 s). */
+  leaseMs?: number;
+}
+
+interface Invocation {
+  msg: LeasedMessage<InvocationPayload>;
+  reg: RegisteredFunction;
+}
+
+interface Work {
+  reg: RegisteredFunction;
+  invocations: Invocation[];
+  call: number;
+}
+
+/**
+ * The function layer on one node (SPEC §6): it fetches invocation messages from the queue, orders them across
+ * pools with the slot scheduler, runs them on warm runners, and settles each message: completed, retried
+ * after a backoff, or errored when its class allows no retry or its attempts are spent.
+ */
+export class FunctionRuntime {
+  readonly registry = new FunctionRegistry();
+  private readonly o: Required<Omit<FunctionRuntimeOptions, 'pools' | 'warm'>> & {
+    pools: PoolConfig[];
+    warm: Record<string, number>;
+  };
+  private dispatcher: Dispatcher | undefined;
+  private readonly workerPools = new Map<string, WorkerPool>();
+  private readonly works = new Map<string, Work>();
+  private readonly gatherers = new Map<string, Gatherer<Invocation>>();
+  private readonly waitingByFn = new Map<string, number>();
+  private readonly loops = new Map<string, Promise<void>>();
+  private readonly listeners: ((r: InvocationResult) => void)[] = [];
+  private readonly slotWaiters: (() => void)[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private abort = new AbortController();
+  private keeper: NodeJS.Timeout | undefined;
+  private nextWork = 1;
+  private running = false;
+
+  constructor(
+    private readonly queue: Queue,
+    options: FunctionRuntimeOptions = {},
+  ) {
+    this.o = {
+      capacity: options.capacity ?? availableParallelism(),
+      pools: options.pools ?? [],
+      warm: options.warm ?? {},
+      bundleDir: options.bundleDir ?? join('.cosmos', 'bundles'),
+      memoryMb: options.memoryMb ?? Math.floor((totalmem() / 1024 / 1024) * 0.75),
+      idleMs: options.idleMs ?? 30_000,
+      pollMs: options.pollMs ?? 1_000,
+      leaseMs: options.leaseMs ?? 30_000,
+    };
+  }
+
+  /** Bundles the module that defines the function and registers that version under `name`. */
+  async register(
+    name: string,
+    def: FunctionDefinition,
+    source: { module: string },
+  ): Promise<RegisteredFunction> {
+    const b = await bundle(source.module, this.o.bundleDir);
+    const reg = this.registry.add(name, def.options.version ?? b.hash, def, {
+      module: b.path,
+      name: exportName(name),
+    });
+    if (this.running) {
+      this.ensurePool(reg);
+      this.startLoop(reg);
+    }
+    return reg;
+  }
+
+  /** Validates the input against the current version's schema and enqueues the invocation. */
+  async invoke(name: string, input: unknown, options: InvokeOptions = {}): Promise<EnqueueResult> {
+    const reg = this.registry.get(name, options.version);
+    if (!reg) throw new CosmosError('function_not_found', `function "${name}" is not registered`, { name });
+    const parsed = reg.def.input.safeParse(input);
+    if (!parsed.success)
+      throw new CosmosError('function_input_invalid', `input of ${name} does not match its schema`, {
+        issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+      });
+    const payload: InvocationPayload = { fn: name, v: reg.version, input };
+    if (options.key !== undefined) payload.key = options.key;
+    if (options.replyTo !== undefined) payload.replyTo = options.replyTo;
+    return this.queue.enqueue(reg.queue, payload, {
+      maxAttempts: reg.def.options.attempts,
+      ...(options.priority !== undefined && { priority: options.priority }),
+      ...(options.idempotencyKey !== undefined && { idempotencyKey: options.idempotencyKey }),
+    });
+  }
+
+  onResult(listener: (r: InvocationResult) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Starts warm capacity, then fetching for every registered function. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    const pools = new Map(this.o.pools.map((p) => [p.name, p]));
+    for (const reg of this.registry.list())
+      if (!pools.has(reg.def.options.pool)) pools.set(reg.def.options.pool, { name: reg.def.options.pool });
+    for (const name of Object.keys(this.o.warm)) if (!pools.has(name)) pools.set(name, { name });
+    this.dispatcher = new Dispatcher(
+      new SlotScheduler({ capacity: this.o.capacity, pools: [...pools.values()] }),
+    );
+    this.running = true;
+    this.abort = new AbortController();
+    for (const reg of this.registry.list()) this.ensurePool(reg);
+    for (const name of Object.keys(this.o.warm)) this.threadPool(name, 512);
+    await Promise.all([...this.workerPools.values()].map((p) => p.warm()));
+    for (const reg of this.registry.list()) this.startLoop(reg);
+    this.keeper = setInterval(() => void this.keepLeases(), Math.max(100, this.o.leaseMs / 3));
+    this.keeper.unref();
+  }
+
+  /** Stops fetching, gives back invocations that did not start, waits for running ones, stops the runners. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.abort.abort();
+    this.wakeFetchers();
+    await Promise.allSettled(this.loops.values());
+    this.loops.clear();
+    for (const g of this.gatherers.values()) g.close();
+    const unstarted: Invocation[] = [];
+    for (const [id, work] of this.works)
+      if (this.dispatcher!.cancel(id)) {
+        this.works.delete(id);
+        unstarted.push(...work.invocations);
+      }
+    if (unstarted.length > 0) await this.queue.release(unstarted.map((i) => i.msg.lease));
+    await Promise.allSettled(this.inFlight);
+    if (this.keeper) clearInterval(this.keeper);
+    await Promise.all([...this.workerPools.values()].map((p) => p.close()));
+    this.workerPools.clear();
+  }
+
+  /** Runner statistics per worker pool (starts on the invocation path, replacements, live runners). */
+  poolStats(): Record<string, WorkerPool['stats']> {
+    return Object.fromEntries([...this.workerPools].map(([k, p]) => [k, { ...p.stats }]));
+  }
+
+  private startLoop(reg: RegisteredFunction): void {
+    if (this.loops.has(reg.name)) return;
+    const loop = this.fetchLoop(reg.name).catch((e: unknown) => {
+      if (this.running) console.error(`function runtime: fetch loop of ${reg.name} stopped`, e);
+    });
+    this.loops.set(reg.name, loop);
+  }
+
+  /** Keeps up to a batch per free slot waiting locally, so a freed slot never waits for a round trip. */
+  private async fetchLoop(name: string): Promise<void> {
+    const signal = this.abort.signal;
+    while (this.running) {
+      const reg = this.registry.get(name)!;
+      const perSlot = reg.def.options.batch?.max ?? 1;
+      const room = this.o.capacity * perSlot * 2 - (this.waitingByFn.get(name) ?? 0);
+      if (room <= 0) {
+        await new Promise<void>((r) => this.slotWaiters.push(r));
+        continue;
+      }
+      const msgs = await this.queue.dequeue<InvocationPayload>({
+        queue: reg.queue,
+        max: Math.min(room, 1_000),
+        leaseMs: this.o.leaseMs,
+      });
+      if (msgs.length === 0) {
+        await this.queue.waitForWork(reg.queue, { timeoutMs: this.o.pollMs, signal });
+        continue;
+      }
+      for (const msg of msgs) this.accept(msg);
+    }
+  }
+
+  private accept(msg: LeasedMessage<InvocationPayload>): void {
+    const reg = this.registry.get(msg.payload.fn, msg.payload.v) ?? this.registry.get(msg.payload.fn)!;
+    this.waitingByFn.set(reg.name, (this.waitingByFn.get(reg.name) ?? 0) + 1);
+    const inv = { msg, reg };
+    const batch = reg.def.options.batch;
+    if (!batch) return this.submit(reg, [inv]);
+    let g = this.gatherers.get(reg.name);
+    if (!g) {
+      g = new Gatherer<Invocation>(batch.max, batch.waitMs, (invs) => this.submit(invs[0]!.reg, invs));
+      this.gatherers.set(reg.name, g);
+    }
+    g.add(inv);
+  }
+
+  private submit(reg: RegisteredFunction, invocations: Invocation[]): void {
+    const call = this.nextWork++;
+    const id = `w${call}`;
+    const work: Work = { reg, invocations, call };
+    this.works.set(id, work);
+    const o = reg.def.options;
+    const workers = this.poolFor(reg);
+    const first = invocations[0]!.msg;
+    const batch = o.batch !== undefined;
+    const key = invocations.length === 1 ? first.payload.key : undefined;
+    const p = this.dispatcher!.run({
+      id,
+      pool: o.pool,
+      priority: Math.min(...invocations.map((i) => i.msg.priority)),
+      fn: reg.name,
+      ...(key !== undefined && { key }),
+      slots: o.shape.cpu,
+      opportunistic: o.opportunistic,
+      workers,
+      timeoutMs: o.timeoutMs,
+      input: {
+        ref: reg.ref,
+        input: batch ? invocations.map((i) => i.msg.payload.input) : first.payload.input,
+        batch,
+        attempt: first.attempts,
+        invocationId: String(first.id),
+      },
+    });
+    const settled = this.settle(id, work, p).finally(() => this.inFlight.delete(settled));
+    this.inFlight.add(settled);
+    const s = this.dispatcher!.scheduler;
+    workers.scaleFor(s.waiting(o.pool) + s.running(o.pool));
+  }
+
+  /** Settles every invocation of a handler call: completed, retried after its backoff, or errored. */
+  private async settle(id: string, work: Work, answer: Promise<unknown>): Promise<void> {
+    const { reg, invocations } = work;
+    try {
+      const output = await answer;
+      if (reg.def.options.batch) {
+        const items = output as BatchItemResult[];
+        await Promise.all(
+          invocations.map((inv, i) => {
+            const r = items[i]!;
+            return r.ok
+              ? this.succeed(inv, r.value, work)
+              : this.failed(inv, FunctionFailure.fromSerialized(reg.name, r.error), work);
+          }),
+        );
+      } else await this.succeed(invocations[0]!, output, work);
+    } catch (e) {
+      if (!this.works.has(id)) return;
+      const f =
+        e instanceof FunctionFailure ? e : new FunctionFailure('platform', String(e), { function: reg.name });
+      await Promise.all(invocations.map((inv) => this.failed(inv, f, work)));
+    } finally {
+      this.works.delete(id);
+      this.waitingByFn.set(reg.name, (this.waitingByFn.get(reg.name) ?? 0) - invocations.length);
+      // Room to fetch opens when the invocations are settled, not when their slot freed.
+      this.wakeFetchers();
+    }
+  }
+
+  private wakeFetchers(): void {
+    for (const w of this.slotWaiters.splice(0)) w();
+  }
+
+  private async succeed(inv: Invocation, output: unknown, work: Work): Promise<void> {
+    await this.reply(inv, { ok: true, output });
+    await this.queue.complete(inv.msg.lease);
+    this.emit(inv, work, { ok: true, output, final: true });
+  }
+
+  private async failed(inv: Invocation, f: FunctionFailure, work: Work): Promise<void> {
+    const final = !f.retryable || inv.msg.attempts >= inv.reg.def.options.attempts;
+    if (final) {
+      await this.reply(inv, { ok: false, error: f.toJSON() });
+      await this.queue.fail(inv.msg.lease, f, { final: true });
+    } else {
+      const delay = retryDelay(inv.reg.def.options.backoff, inv.msg.attempts + 1);
+      await this.queue.fail(inv.msg.lease, f, { retryDelayMs: delay });
+    }
+    this.emit(inv, work, { ok: false, error: f, final });
+  }
+
+  /** The result message is enqueued before the invocation completes, keyed by it, so a retry cannot duplicate it. */
+  private async reply(inv: Invocation, body: Record<string, unknown>): Promise<void> {
+    const to = inv.msg.payload.replyTo;
+    if (to === undefined) return;
+    await this.queue.enqueue(
+      to,
+      { messageId: inv.msg.id, fn: inv.reg.name, version: inv.reg.version, ...body },
+      { idempotencyKey: `result:${inv.msg.id}`, priority: inv.msg.priority },
+    );
+  }
+
+  private emit(
+    inv: Invocation,
+    work: Work,
+    r: Pick<InvocationResult, 'ok' | 'output' | 'error' | 'final'>,
+  ): void {
+    const result: InvocationResult = {
+      messageId: inv.msg.id,
+      function: inv.reg.name,
+      version: inv.reg.version,
+      attempt: inv.msg.attempts,
+      batchSize: work.invocations.length,
+      call: work.call,
+      ...r,
+    };
+    for (const l of this.listeners) l(result);
+  }
+
+  /** Leases of fetched invocations (waiting or running) are extended together, one call per round. */
+  private async keepLeases(): Promise<void> {
+    const leases = [...this.works.values()].flatMap((w) => w.invocations.map((i) => i.msg.lease));
+    if (leases.length > 0) await this.queue.extend(leases, this.o.leaseMs).catch(() => undefined);
+  }
+
+  private ensurePool(reg: RegisteredFunction): void {
+    const pool = reg.def.options.pool;
+    const o = reg.def.options;
+    if (o.shape.cpu > this.o.capacity)
+      throw new InvalidArgumentError(
+        `function ${reg.name} needs ${o.shape.cpu} slots (shape.cpu) but this node has ${this.o.capacity}`,
+      );
+    if (o.concurrency.max !== undefined || o.concurrency.perKey !== undefined)
+      this.dispatcher?.scheduler.setLimit(reg.name, o.concurrency);
+    if (this.dispatcher && !this.dispatcher.scheduler.snapshot().pools.some((p) => p.name === pool))
+      throw new InvalidArgumentError(
+        `function ${reg.name} runs in pool "${pool}", which this node does not have; add it to the runtime's pools`,
+      );
+    this.poolFor(reg);
+  }
+
+  private poolFor(reg: RegisteredFunction): WorkerPool {
+    const o = reg.def.options;
+    if (o.runtime === 'thread') return this.threadPool(o.pool, o.shape.memoryMb);
+    const key = `sandbox:${reg.ref.module}`;
+    let p = this.workerPools.get(key);
+    if (!p) {
+      const env = Object.fromEntries(
+        o.sandbox.env.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]),
+      );
+      p = new WorkerPool({
+        label: key,
+        min: 0,
+        max: this.maxRunners(o.shape.memoryMb),
+        perRunner: 1,
+        idleMs: this.o.idleMs,
+        spawn: () =>
+          SandboxRunner.start({
+            bundle: reg.ref.module,
+            memoryMb: o.shape.memoryMb,
+            env,
+            allowRead: o.sandbox.allowRead,
+          }),
+      });
+      this.workerPools.set(key, p);
+    }
+    return p;
+  }
+
+  private threadPool(pool: string, memoryMb: number): WorkerPool {
+    const key = `thread:${pool}`;
+    let p = this.workerPools.get(key);
+    if (!p) {
+      // A pool's threads are sized for the hungriest function registered in it.
+      const mem = Math.max(
+        memoryMb,
+        ...this.registry
+          .list()
+          .filter((r) => r.def.options.pool === pool)
+          .map((r) => r.def.options.shape.memoryMb),
+      );
+      p = new WorkerPool({
+        label: key,
+        min: this.o.warm[pool] ?? 0,
+        max: this.maxRunners(mem),
+        perRunner: 1,
+        idleMs: this.o.idleMs,
+        spawn: () => ThreadRunner.start({ memoryMb: mem }),
+      });
+      this.workerPools.set(key, p);
+    }
+    return p;
+  }
+
+  private maxRunners(memoryMb: number): number {
+    return Math.max(1, Math.min(this.o.capacity, Math.floor(this.o.memoryMb / memoryMb)));
+  }
+}
+
+/** A registered name may carry a service prefix (encoder.encode); the bundle exports the last part. */
+function exportName(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}

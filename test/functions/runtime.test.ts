@@ -1,0 +1,179 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as basic from '../fixtures/functions/basic.js';
+import {
+  FunctionRuntime,
+  type FunctionRuntimeOptions,
+  type InvocationResult,
+} from '../../src/functions/runtime.js';
+import { Queue } from '../../src/queue/queue.js';
+import type { Store } from '../../src/store/store.js';
+import type { Message } from '../../src/types.js';
+import { storeKinds, type TestPlace } from '../support/stores.js';
+
+const MODULE = 'test/fixtures/functions/basic.ts';
+
+describe.each(storeKinds)('function runtime on $name', (kind) => {
+  let place: TestPlace;
+  let store: Store;
+  let queue: Queue;
+  let dir: string;
+  let runtime: FunctionRuntime | undefined;
+  const results: InvocationResult[] = [];
+
+  beforeEach(async () => {
+    place = kind.place();
+    store = await place.open();
+    queue = new Queue(store);
+    dir = mkdtempSync(join(tmpdir(), 'cosmos-rt-'));
+    results.length = 0;
+  });
+  afterEach(async () => {
+    await runtime?.stop();
+    runtime = undefined;
+    await queue.close();
+    await store.close();
+    await place.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function make(options: FunctionRuntimeOptions = {}): FunctionRuntime {
+    runtime = new FunctionRuntime(queue, { bundleDir: dir, capacity: 2, pollMs: 100, ...options });
+    runtime.onResult((r) => results.push(r));
+    return runtime;
+  }
+
+  async function until(check: () => boolean, ms = 20_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > end)
+        throw new Error(
+          `timed out; results so far: ${JSON.stringify(results.map((r) => [r.function, r.ok, r.attempt]))}`,
+        );
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  it('retries follow the backoff and stop at the attempt limit; the message ends errored', async () => {
+    const rt = make();
+    const flaky = {
+      ...basic.flaky,
+      options: {
+        ...basic.flaky.options,
+        attempts: 3,
+        backoff: { initialMs: 150, maxMs: 10_000, factor: 2, jitter: false },
+      },
+    };
+    await rt.register('flaky', flaky, { module: MODULE });
+    await rt.start();
+    const { id } = await rt.invoke('flaky', { failUntil: 99 });
+    // The message as each failed attempt left it: its lease time and when it becomes visible again.
+    const after: Promise<Message | undefined>[] = [];
+    rt.onResult((r) => r.messageId === id && after.push(queue.get(id)));
+    await until(() => results.filter((r) => r.messageId === id).length === 3);
+    const mine = results.filter((r) => r.messageId === id);
+    expect(mine.map((r) => [r.attempt, r.ok, r.final])).toEqual([
+      [1, false, false],
+      [2, false, false],
+      [3, false, true],
+    ]);
+    const [m1, m2, m3] = await Promise.all(after);
+    // Attempt 2 waits the initial delay, attempt 3 the doubled one, each counted from its failure.
+    expect(m1).toMatchObject({ state: 'invisible', attempts: 1 });
+    expect(m1!.visibleAt - m1!.leasedAt!).toBeGreaterThanOrEqual(150);
+    expect(m1!.visibleAt - m1!.leasedAt!).toBeLessThan(150 + 2_000);
+    expect(m2).toMatchObject({ state: 'invisible', attempts: 2 });
+    expect(m2!.leasedAt!).toBeGreaterThanOrEqual(m1!.visibleAt);
+    expect(m2!.visibleAt - m2!.leasedAt!).toBeGreaterThanOrEqual(300);
+    expect(m2!.visibleAt - m2!.leasedAt!).toBeLessThan(300 + 2_000);
+    expect(m3!.leasedAt!).toBeGreaterThanOrEqual(m2!.visibleAt);
+    expect(await queue.get(id)).toMatchObject({
+      state: 'errored',
+      attempts: 3,
+    });
+    expect((await queue.get(id))!.lastError).toMatch(/attempt 3 fails/);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(results.filter((r) => r.messageId === id)).toHaveLength(3);
+  });
+
+  it('a non-retryable class ends at once; a CPU loop is killed at its timeout', async () => {
+    const rt = make();
+    await rt.register('refuse', basic.refuse, { module: MODULE });
+    await rt.register(
+      'spin',
+      { ...basic.spin, options: { ...basic.spin.options, attempts: 1 } },
+      { module: MODULE },
+    );
+    await rt.start();
+    const a = await rt.invoke('refuse', {});
+    const b = await rt.invoke('spin', {});
+    await until(() => results.length === 2);
+    expect(results.find((r) => r.messageId === a.id)).toMatchObject({ ok: false, final: true, attempt: 1 });
+    expect(results.find((r) => r.messageId === b.id)!.error).toMatchObject({ code: 'function_timeout' });
+    expect((await queue.get(a.id))!.state).toBe('errored');
+    expect((await queue.get(b.id))!.state).toBe('errored');
+  });
+
+  it('replaces a worker killed by a heap blow-up, and keeps serving', async () => {
+    const rt = make({ warm: { default: 1 }, capacity: 1 });
+    await rt.register('hog', basic.hog, { module: MODULE });
+    await rt.register('echo', basic.echo, { module: MODULE });
+    await rt.start();
+    const hog = await rt.invoke('hog', {});
+    await until(() => results.some((r) => r.messageId === hog.id));
+    expect(results[0]!.error).toMatchObject({ code: 'function_out_of_memory', retryable: false });
+    expect(results[0]!.final).toBe(true);
+    const echo = await rt.invoke('echo', { n: 5 });
+    await until(() => results.some((r) => r.messageId === echo.id));
+    expect(results.find((r) => r.messageId === echo.id)).toMatchObject({ ok: true, output: { n: 5 } });
+    expect(rt.poolStats()['thread:default']).toMatchObject({ replaced: 1, live: 1 });
+  });
+
+  it('in a warm pool no worker is started on the invocation path', async () => {
+    const rt = make({ warm: { default: 2 }, capacity: 2 });
+    await rt.register('echo', basic.echo, { module: MODULE });
+    await rt.start();
+    expect(rt.poolStats()['thread:default']).toMatchObject({ started: 2, live: 2 });
+    await Promise.all(Array.from({ length: 40 }, (_, n) => rt.invoke('echo', { n })));
+    await until(() => results.length === 40);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(rt.poolStats()['thread:default']).toMatchObject({ started: 2, startedOnInvocation: 0 });
+  });
+
+  it('micro-batching: 1,000 tiny invocations with batch max 50 reach the handler in at most 25 calls', async () => {
+    const rt = make({ warm: { default: 2 } });
+    await rt.register('tiny', basic.tiny, { module: MODULE });
+    const ids = new Set<number>();
+    for (let n = 0; n < 1_000; n++) ids.add((await rt.invoke('tiny', { n })).id);
+    await rt.start();
+    await until(() => results.length === 1_000, 60_000);
+    const calls = new Set(results.map((r) => r.call));
+    expect(calls.size).toBeLessThanOrEqual(25);
+    expect(Math.max(...results.map((r) => r.batchSize))).toBe(50);
+    expect(results.every((r) => r.ok && ids.has(r.messageId))).toBe(true);
+    expect((await queue.counts('fn.tiny')).completed).toBe(1_000);
+  });
+
+  it('delivers results to a reply queue exactly once per invocation', async () => {
+    const rt = make();
+    await rt.register('echo', basic.echo, { module: MODULE });
+    await rt.start();
+    const { id } = await rt.invoke('echo', { n: 3 }, { replyTo: 'replies' });
+    await until(() => results.length === 1);
+    const [reply] = await queue.dequeue<{ messageId: number; ok: boolean; output: unknown }>({
+      queue: 'replies',
+      max: 10,
+    });
+    expect(reply!.payload).toMatchObject({ messageId: id, ok: true, output: { n: 3 } });
+    expect(reply!.idempotencyKey).toBe(`result:${id}`);
+  });
+
+  it('refuses an invalid input at invoke time, naming the path', async () => {
+    const rt = make();
+    await rt.register('echo', basic.echo, { module: MODULE });
+    await expect(rt.invoke('echo', { n: 'x' })).rejects.toMatchObject({ code: 'function_input_invalid' });
+    await expect(rt.invoke('nope', {})).rejects.toMatchObject({ code: 'function_not_found' });
+  });
+});
