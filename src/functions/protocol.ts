@@ -14,7 +14,9 @@ export interface FunctionRef {
 export interface RunRequest {
   t: 'run';
   id: number;
-  ref: FunctionRef;
+  /** Either the function itself, or `fid`, a handle a `load` message gave it earlier (smaller per run). */
+  ref?: FunctionRef;
+  fid?: number;
   /** One input, or an array of inputs for a batch handler. */
   input: unknown;
   batch: boolean;
@@ -24,7 +26,8 @@ export interface RunRequest {
   files?: { inputs: Record<string, string>; outDir: string };
 }
 
-export type ToRunner = RunRequest | { t: 'cancel'; id: number } | { t: 'shutdown' };
+export type ToRunner =
+  RunRequest | { t: 'load'; fid: number; ref: FunctionRef } | { t: 'cancel'; id: number } | { t: 'shutdown' };
 
 /** A batch answers each input in order; one bad input fails alone. */
 export type BatchItemResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
@@ -38,3 +41,13 @@ export type FromRunner =
   | { t: 'err'; id: number; error: SerializedError }
   | { t: 'beat'; id: number }
   | { t: 'log'; id: number; level: LogLevel; msg: string; at: number };
+
+/**
+ * The worker-thread transport's compact forms of the two per-invocation messages. Structured clone cost
+ * grows with every property, and on a warm no-op these two messages are most of the round trip.
+ *   run: [RUN, id, fid, input, attempt, invocationId, batch]
+ *   ok:  [id, output]
+ */
+export const RUN = 0;
+export type CompactRun = [typeof RUN, number, number, unknown, number, string, boolean];
+export type CompactOk = [number, unknown];

@@ -2,17 +2,38 @@ import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
 import { findFunction, type FunctionContext, type FunctionDefinition } from './define.js';
 import { serializeError, type SerializedError } from './failure.js';
-import type { BatchItemResult, FromRunner, FunctionRef, RunRequest, ToRunner } from './protocol.js';
+import type {
+  BatchItemResult,
+  LogLevel,
+  CompactOk,
+  CompactRun,
+  FromRunner,
+  FunctionRef,
+  RunRequest,
+  ToRunner,
+} from './protocol.js';
+
+interface Running {
+  def: FunctionDefinition | undefined;
+  abort: AbortController | undefined;
+  canceled: boolean;
+  lastBeat: number;
+}
 
 /**
  * The part of a runner shared by worker threads and sandboxed processes: load the bundle, validate the
  * input, call the handler with its context, validate the output, answer. Everything here runs inside the
- * runner, so a handler's schemas and code never need to cross the boundary.
+ * runner, so a handler's schemas and code never need to cross the boundary. The per-run path allocates as
+ * little as it can: it is most of a warm dispatch's overhead over a bare worker_threads round trip.
  */
-export function createRunner(send: (m: FromRunner) => void): (m: ToRunner) => void {
+export function createRunner(
+  send: (m: FromRunner | CompactOk) => void,
+  options: { compact?: boolean } = {},
+): (m: ToRunner | CompactRun) => void {
   const loaded = new Map<string, FunctionDefinition>();
   const loading = new Map<string, Promise<FunctionDefinition>>();
-  const inFlight = new Map<number, AbortController>();
+  const handles = new Map<number, FunctionRef>();
+  const inFlight = new Map<number, Running>();
 
   const key = (ref: FunctionRef): string => `${ref.module}\u0000${ref.name}`;
   const load = (ref: FunctionRef): Promise<FunctionDefinition> => {
@@ -30,44 +51,122 @@ export function createRunner(send: (m: FromRunner) => void): (m: ToRunner) => vo
     return p;
   };
 
-  const run = async (req: RunRequest): Promise<void> => {
-    const abort = new AbortController();
-    inFlight.set(req.id, abort);
-    let beat: NodeJS.Timeout | undefined;
+  // One timer for the runner's heartbeats, not one per invocation.
+  const beats = setInterval(() => {
+    const now = Date.now();
+    for (const [id, r] of inFlight)
+      if (r.def && now - r.lastBeat >= r.def.options.heartbeatMs) {
+        r.lastBeat = now;
+        send({ t: 'beat', id });
+      }
+  }, 1_000);
+  beats.unref();
+
+  const byHandle = new Map<number, FunctionDefinition>();
+  const answer = (id: number, output: unknown): void =>
+    send(options.compact ? [id, output] : { t: 'ok', id, output });
+  const fail = (id: number, e: unknown): void =>
+    send({ t: 'err', id, error: (e as { serialized?: SerializedError }).serialized ?? serializeError(e) });
+
+  /** Runs a request whose function is loaded; synchronous all the way when the handler is. */
+  const runLoaded = (req: RunRequest, def: FunctionDefinition, state: Running): void => {
+    state.def = def;
+    const ctx = new Context(req, state, send);
     try {
-      const def = loaded.get(key(req.ref)) ?? (await load(req.ref));
-      const ctx: FunctionContext = {
-        invocationId: req.invocationId,
-        attempt: req.attempt,
-        signal: abort.signal,
-        heartbeat: () => send({ t: 'beat', id: req.id }),
-        log: (level, msg) => send({ t: 'log', id: req.id, level, msg: String(msg), at: Date.now() }),
-        files: req.files ?? { inputs: {}, outDir: '' },
-      };
-      // A cancel that arrived while the bundle loaded must not go unheard by a handler that only listens.
-      if (abort.signal.aborted) throw new Error('invocation canceled before it started');
-      beat = setInterval(() => ctx.heartbeat(), def.options.heartbeatMs);
-      beat.unref();
-      const output = req.batch
-        ? await runBatch(def, req.input as unknown[], ctx)
-        : await runOne(def, req.input, ctx);
-      send({ t: 'ok', id: req.id, output });
+      const out = req.batch ? runBatch(def, req.input as unknown[], ctx) : runOne(def, req.input, ctx);
+      if (out instanceof Promise)
+        out
+          .then(
+            (v) => answer(req.id, v),
+            (e: unknown) => fail(req.id, e),
+          )
+          .finally(() => inFlight.delete(req.id));
+      else {
+        inFlight.delete(req.id);
+        answer(req.id, out);
+      }
     } catch (e) {
-      send({
-        t: 'err',
-        id: req.id,
-        error: (e as { serialized?: SerializedError }).serialized ?? serializeError(e),
-      });
-    } finally {
-      if (beat) clearInterval(beat);
       inFlight.delete(req.id);
+      fail(req.id, e);
     }
   };
 
-  return (m: ToRunner): void => {
-    if (m.t === 'run') void run(m);
-    else if (m.t === 'cancel') inFlight.get(m.id)?.abort(new Error('invocation canceled'));
+  const run = (req: RunRequest): void => {
+    // Registered before the bundle loads, so a cancel that arrives meanwhile is not lost.
+    const state: Running = { def: undefined, abort: undefined, canceled: false, lastBeat: Date.now() };
+    inFlight.set(req.id, state);
+    const def = req.fid !== undefined ? byHandle.get(req.fid) : undefined;
+    if (def) return runLoaded(req, def, state);
+    const ref = req.ref ?? handles.get(req.fid!);
+    if (!ref) {
+      inFlight.delete(req.id);
+      return fail(req.id, new Error(`unknown function handle ${String(req.fid)}`));
+    }
+    const ready = loaded.get(key(ref));
+    if (ready) return runLoaded(req, ready, state);
+    load(ref).then(
+      (d) => {
+        if (req.fid !== undefined) byHandle.set(req.fid, d);
+        runLoaded(req, d, state);
+      },
+      (e: unknown) => {
+        inFlight.delete(req.id);
+        fail(req.id, e);
+      },
+    );
   };
+
+  return (m: ToRunner | CompactRun): void => {
+    if (Array.isArray(m))
+      void run({
+        t: 'run',
+        id: m[1],
+        fid: m[2],
+        input: m[3],
+        attempt: m[4],
+        invocationId: m[5],
+        batch: m[6],
+      });
+    else if (m.t === 'run') void run(m);
+    else if (m.t === 'load') handles.set(m.fid, m.ref);
+    else if (m.t === 'cancel') {
+      const r = inFlight.get(m.id);
+      if (!r) return;
+      r.canceled = true;
+      r.abort?.abort(new Error('invocation canceled'));
+    } else clearInterval(beats);
+  };
+}
+
+/** A handler's context. A class, so the per-run cost is one small object; the signal is made on first use. */
+class Context implements FunctionContext {
+  readonly invocationId: string;
+  readonly attempt: number;
+  readonly files: FunctionContext['files'];
+
+  constructor(
+    private readonly req: RunRequest,
+    private readonly state: Running,
+    private readonly send: (m: FromRunner | CompactOk) => void,
+  ) {
+    this.invocationId = req.invocationId;
+    this.attempt = req.attempt;
+    this.files = req.files ?? { inputs: {}, outDir: '' };
+  }
+
+  get signal(): AbortSignal {
+    this.state.abort ??= new AbortController();
+    if (this.state.canceled) this.state.abort.abort(new Error('invocation canceled'));
+    return this.state.abort.signal;
+  }
+
+  heartbeat(): void {
+    this.send({ t: 'beat', id: this.req.id });
+  }
+
+  log(level: LogLevel, msg: string): void {
+    this.send({ t: 'log', id: this.req.id, level, msg: String(msg), at: Date.now() });
+  }
 }
 
 /** An error the runner classified itself; carried as-is to the node. */
@@ -88,10 +187,17 @@ function invalid(what: 'input' | 'output', error: z.ZodError): SerializedError {
   };
 }
 
-async function runOne(def: FunctionDefinition, raw: unknown, ctx: FunctionContext): Promise<unknown> {
+type Call = (input: unknown, ctx: FunctionContext) => unknown;
+
+/** The answer, or a promise of it when the handler is asynchronous. */
+function runOne(def: FunctionDefinition, raw: unknown, ctx: FunctionContext): unknown {
   const input = def.input.safeParse(raw);
   if (!input.success) throw new Classified(invalid('input', input.error));
-  const value = await (def.handler as (i: unknown, c: FunctionContext) => unknown)(input.data, ctx);
+  const value = (def.handler as Call)(input.data, ctx);
+  return value instanceof Promise ? value.then((v) => checkOutput(def, v)) : checkOutput(def, value);
+}
+
+function checkOutput(def: FunctionDefinition, value: unknown): unknown {
   const output = def.output.safeParse(value);
   if (!output.success) throw new Classified(invalid('output', output.error));
   return output.data;
@@ -113,7 +219,7 @@ async function runBatch(
     } else results[i] = { ok: false, error: invalid('input', parsed.error) };
   });
   if (valid.length > 0) {
-    const answers = await def.handler(valid, ctx);
+    const answers = await (def.handler as Call)(valid, ctx);
     if (!Array.isArray(answers) || answers.length !== valid.length)
       throw new Classified({
         name: 'OutputInvalid',

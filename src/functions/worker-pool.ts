@@ -36,6 +36,8 @@ export interface WorkerPoolStats {
 export class WorkerPool {
   private readonly runners: Runner[] = [];
   private readonly idleSince = new Map<Runner, number>();
+  /** Runners whose `ready` resolved. */
+  private readonly up = new Set<Runner>();
   /** Runs handed out per runner, counted when handed out (a runner's own load lags behind its ready). */
   private readonly claims = new Map<Runner, number>();
   private readonly waiters: ((r: Runner) => void)[] = [];
@@ -69,9 +71,12 @@ export class WorkerPool {
     while (!this.closed && this.runners.length < want) this.add('ahead');
   }
 
-  /** A runner with room for one more run: the least loaded ready one, a new one, or the next to free up. */
-  async acquire(): Promise<Runner> {
-    if (this.closed) throw new Error(`worker pool ${this.o.label} is closed`);
+  /**
+   * A runner with room for one more run: the least loaded ready one, a new one, or the next to free up. A
+   * ready runner comes back synchronously (no promise), which keeps a warm dispatch to one event-loop turn.
+   */
+  acquire(): Runner | Promise<Runner> {
+    if (this.closed) return Promise.reject(new Error(`worker pool ${this.o.label} is closed`));
     let best: Runner | undefined;
     for (const r of this.runners)
       if (
@@ -89,9 +94,14 @@ export class WorkerPool {
     return this.claims.get(r) ?? 0;
   }
 
-  private async handOut(r: Runner): Promise<Runner> {
+  private handOut(r: Runner): Runner | Promise<Runner> {
     this.claims.set(r, this.claimed(r) + 1);
     this.idleSince.delete(r);
+    if (this.up.has(r)) return r;
+    return this.whenUp(r);
+  }
+
+  private async whenUp(r: Runner): Promise<Runner> {
     try {
       await r.ready;
     } catch (e) {
@@ -108,7 +118,7 @@ export class WorkerPool {
     else this.claims.delete(r);
     if (r.dead) return;
     const waiter = this.waiters.shift();
-    if (waiter) void this.handOut(r).then(waiter);
+    if (waiter) void Promise.resolve(this.handOut(r)).then(waiter);
     else if (left <= 0) this.idleSince.set(r, Date.now());
   }
 
@@ -134,10 +144,11 @@ export class WorkerPool {
     r.onDeath(() => this.remove(r));
     r.ready.then(
       () => {
+        this.up.add(r);
         if (this.claimed(r) === 0) this.idleSince.set(r, Date.now());
         // A runner that came up while someone waited serves them first.
         if (this.waiters.length > 0 && !r.dead && this.claimed(r) < this.o.perRunner)
-          void this.handOut(r).then(this.waiters.shift());
+          void Promise.resolve(this.handOut(r)).then(this.waiters.shift());
       },
       () => this.remove(r),
     );
@@ -150,6 +161,7 @@ export class WorkerPool {
     this.runners.splice(i, 1);
     this.idleSince.delete(r);
     this.claims.delete(r);
+    this.up.delete(r);
     this.stats.live = this.runners.length;
     if (this.closed) return;
     // Keep the warm capacity, and keep serving anyone waiting for a runner.

@@ -1,7 +1,7 @@
-import type { LogLevel, RunRequest } from '../protocol.js';
+import type { FunctionRef, LogLevel, RunRequest } from '../protocol.js';
 
 /** What a caller supplies per invocation; the runner adds the message id. */
-export type RunInput = Omit<RunRequest, 't' | 'id'>;
+export type RunInput = Omit<RunRequest, 't' | 'id' | 'ref' | 'fid'> & { ref: FunctionRef };
 
 export interface RunOptions {
   /** Wall-clock limit: past it the runner is killed and the run fails with class `timeout`. */

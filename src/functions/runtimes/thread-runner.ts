@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { runnerEntry } from '../bundler.js';
 import { FunctionFailure, type FailureClass } from '../failure.js';
-import type { FromRunner, ToRunner } from '../protocol.js';
+import { RUN, type CompactOk, type CompactRun, type FromRunner, type ToRunner } from '../protocol.js';
 import type { RunInput, RunOptions, Runner } from './runner.js';
 
 interface InFlight {
@@ -10,7 +10,7 @@ interface InFlight {
   options: RunOptions;
   resolve: (output: unknown) => void;
   reject: (e: FunctionFailure) => void;
-  timer: NodeJS.Timeout;
+  deadline: number;
 }
 
 /**
@@ -25,6 +25,11 @@ export class ThreadRunner implements Runner {
   private readonly inFlight = new Map<number, InFlight>();
   private readonly deathListeners: ((reason: string) => void)[] = [];
   private nextId = 1;
+  /** Functions this thread was told about, by handle, so a run message carries a number, not two paths. */
+  private readonly handles = new Map<string, number>();
+  /** One timer per runner, set for the earliest deadline: no timer work per run in the common case. */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private isDead = false;
   /** Set before terminating, so the exit is attributed to the right cause. */
   private cause: { failure: FailureClass; culprit?: number; reason: string } | undefined;
@@ -39,8 +44,9 @@ export class ThreadRunner implements Runner {
             resourceLimits: { maxOldGenerationSizeMb: memoryMb },
           });
           this.worker = w;
-          w.on('message', (m: FromRunner) => {
-            if (m.t === 'ready') resolve();
+          w.on('message', (m: FromRunner | CompactOk) => {
+            if (Array.isArray(m)) this.onOk(m[0], m[1]);
+            else if (m.t === 'ready') resolve();
             else this.onMessage(m);
           });
           w.on('error', (e: Error & { code?: string }) => {
@@ -75,18 +81,67 @@ export class ThreadRunner implements Runner {
         new FunctionFailure('worker_crash', 'the worker is not running', { function: input.ref.name }),
       );
     const id = this.nextId++;
+    const handleKey = `${input.ref.module}\u0000${input.ref.name}`;
+    let fid = this.handles.get(handleKey);
+    if (fid === undefined) {
+      fid = this.handles.size + 1;
+      this.handles.set(handleKey, fid);
+      this.worker.postMessage({ t: 'load', fid, ref: input.ref } satisfies ToRunner);
+    }
+    const deadline = performance.now() + options.timeoutMs;
+    if (deadline < this.timerAt) this.armTimer(deadline);
     return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => this.timeout(id), options.timeoutMs);
       this.inFlight.set(id, {
         fn: input.ref.name,
         invocationId: input.invocationId,
         options,
         resolve,
         reject,
-        timer,
+        deadline,
       });
-      this.worker!.postMessage({ t: 'run', id, ...input } satisfies ToRunner);
+      if (input.files === undefined)
+        this.worker!.postMessage([
+          RUN,
+          id,
+          fid,
+          input.input,
+          input.attempt,
+          input.invocationId,
+          input.batch,
+        ] satisfies CompactRun);
+      else
+        this.worker!.postMessage({
+          t: 'run',
+          id,
+          fid,
+          input: input.input,
+          batch: input.batch,
+          attempt: input.attempt,
+          invocationId: input.invocationId,
+          files: input.files,
+        } satisfies ToRunner);
     });
+  }
+
+  private armTimer(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.sweep(), Math.max(0, at - performance.now()));
+    this.timer.unref();
+  }
+
+  /** Kills the thread when a run passed its deadline; otherwise re-arms for the next deadline. */
+  private sweep(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.isDead) return;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [id, f] of this.inFlight) {
+      if (f.deadline <= now) return this.timeout(id);
+      next = Math.min(next, f.deadline);
+    }
+    if (next < Infinity) this.armTimer(next);
   }
 
   cancel(invocationId: string): void {
@@ -105,6 +160,13 @@ export class ThreadRunner implements Runner {
     this.die(this.cause);
   }
 
+  private onOk(id: number, output: unknown): void {
+    const f = this.inFlight.get(id);
+    if (!f) return;
+    this.inFlight.delete(id);
+    f.resolve(output);
+  }
+
   private onMessage(m: FromRunner): void {
     if (m.t === 'ready') return;
     const f = this.inFlight.get(m.id);
@@ -113,7 +175,6 @@ export class ThreadRunner implements Runner {
     else if (m.t === 'log') f.options.onLog?.(m.level, m.msg, m.at);
     else {
       this.inFlight.delete(m.id);
-      clearTimeout(f.timer);
       if (m.t === 'ok') f.resolve(m.output);
       else f.reject(FunctionFailure.fromSerialized(f.fn, m.error));
     }
@@ -129,8 +190,8 @@ export class ThreadRunner implements Runner {
   private die(cause: { failure: FailureClass; culprit?: number; reason: string }): void {
     if (this.isDead) return;
     this.isDead = true;
+    if (this.timer) clearTimeout(this.timer);
     for (const [id, f] of this.inFlight) {
-      clearTimeout(f.timer);
       // Only the run that timed out is a timeout; the others on this thread were collateral.
       const failure = cause.failure === 'timeout' && id !== cause.culprit ? 'worker_crash' : cause.failure;
       const why = failure === cause.failure ? cause.reason : `its worker was terminated (${cause.reason})`;

@@ -1,0 +1,315 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { bundle } from '../src/functions/bundler.js';
+import { Dispatcher, type DispatchJob } from '../src/functions/dispatcher.js';
+import { Gatherer } from '../src/functions/gather.js';
+import { FunctionRuntime } from '../src/functions/runtime.js';
+import { ThreadRunner } from '../src/functions/runtimes/thread-runner.js';
+import { SlotScheduler } from '../src/functions/scheduler/slot-scheduler.js';
+import { WorkerPool } from '../src/functions/worker-pool.js';
+import { Queue } from '../src/queue/queue.js';
+import { openStore } from '../src/store/open.js';
+import type { StoreOptions } from '../src/config.js';
+import { barChart } from './lib/chart.js';
+import { Cleanup } from './lib/cleanup.js';
+import { machineInfo } from './lib/machine.js';
+import { databaseUrl, dropSchema, uniqueSchema } from './lib/pg.js';
+import { Progress } from './lib/progress.js';
+import { Report } from './lib/report.js';
+import { summarize, type Summary } from './lib/stats.js';
+
+const USAGE = `usage: npm run bench -- dispatch [options]
+  --samples <n>     timed round trips per system (default 6000, in rounds that rotate the systems)
+  --tiny <n>        invocations of the tiny function per throughput run (default 20000)
+  --durable <n>     end-to-end invocations per store (default 300)
+  --no-postgres     skip the PostgreSQL end-to-end figures`;
+
+interface Settings {
+  samples: number;
+  rounds: number;
+  warmup: number;
+  tiny: number;
+  durable: number;
+  postgres: boolean;
+}
+
+function parseSettings(argv: string[]): Settings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      samples: { type: 'string' },
+      tiny: { type: 'string' },
+      durable: { type: 'string' },
+      'no-postgres': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const int = (v: string | undefined, fallback: number, name: string): number => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+  return {
+    samples: int(values.samples, 6_000, 'samples'),
+    rounds: 6,
+    warmup: 500,
+    tiny: int(values.tiny, 20_000, 'tiny'),
+    durable: int(values.durable, 300, 'durable'),
+    postgres: !values['no-postgres'],
+  };
+}
+
+/** One system's round trip: send `{n}` to a warm worker and get it back. */
+type RoundTrip = (n: number) => Promise<unknown>;
+
+const ECHO = fileURLToPath(new URL('./lib/echo-worker.mjs', import.meta.url));
+
+export async function main(argv: string[]): Promise<void> {
+  const settings = parseSettings(argv);
+  const report = new Report();
+  const progress = new Progress();
+  const cleanup = new Cleanup();
+  const started = new Date();
+  const dir = mkdtempSync(join(tmpdir(), 'cosmos-bench-dispatch-'));
+  cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+  try {
+    const fns = (await bundle(fileURLToPath(new URL('./functions/tiny.ts', import.meta.url)), dir)).path;
+    const latency = await roundTrips(settings, progress, cleanup, fns);
+    const raw = latency.get('raw worker_threads')!;
+    const cosmos = latency.get('Cosmos dispatch')!;
+    const piscina = latency.get('piscina')!;
+    report.metric('dispatch_raw_worker_threads_p50', raw.p50 * 1000, 'µs');
+    report.metric('dispatch_raw_worker_threads_p99', raw.p99 * 1000, 'µs');
+    report.metric('dispatch_piscina_p50', piscina.p50 * 1000, 'µs');
+    report.metric('dispatch_piscina_p99', piscina.p99 * 1000, 'µs');
+    report.metric('dispatch_cosmos_p50', cosmos.p50 * 1000, 'µs');
+    report.metric('dispatch_cosmos_p99', cosmos.p99 * 1000, 'µs');
+    for (const line of barChart(
+      [...latency].map(([label, s]) => ({ label, value: Math.round(s.p50 * 1000) })),
+      'µs p50',
+    ))
+      progress.info(`  ${line}`);
+
+    const tp = await throughput(settings, progress, cleanup, fns);
+    report.metric('tiny_unbatched_throughput', tp.unbatched, 'invocations/s');
+    report.metric('tiny_batched_throughput', tp.batched, 'invocations/s');
+
+    for (const kind of settings.postgres ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const)) {
+      const e2e = await durable(settings, progress, cleanup, kind);
+      report.metric(`invocation_e2e_${kind}_p50`, e2e.p50, 'ms');
+      report.metric(`invocation_e2e_${kind}_p99`, e2e.p99, 'ms');
+      report.detail(`e2e_${kind}`, e2e);
+    }
+    report.detail('latency', Object.fromEntries(latency));
+    report.ratio('dispatch_p50_vs_raw_worker_threads', cosmos.p50 / raw.p50);
+    report.ratio('dispatch_p50_vs_piscina', cosmos.p50 / piscina.p50);
+    report.ratio('batched_vs_unbatched_throughput', tp.batched / tp.unbatched);
+    report.write(fileURLToPath(new URL('./results/dispatch.json', import.meta.url)), {
+      benchmark: 'dispatch',
+      args: argv,
+      date: started.toISOString(),
+      durationSeconds: Number(((Date.now() - started.getTime()) / 1000).toFixed(1)),
+      machine: machineInfo(),
+      settings,
+      method: {
+        roundTrip:
+          'sequential round trips of {n} to one warm worker, after warm-up; systems alternate in rounds so they share the machine',
+        cosmos:
+          'SlotScheduler → WorkerPool → ThreadRunner → worker (input and output validated by zod) → back',
+        throughput:
+          'function layer only (the durable queue is the queue benchmark): all invocations submitted at once to the dispatcher, one warm worker per core; batched = micro-batches of 50 gathered for ≤ 5 ms',
+        e2e: 'FunctionRuntime: invoke (durable enqueue) to the result event, which fires after the completion committed; one at a time',
+      },
+    });
+  } finally {
+    await cleanup.runAll();
+  }
+}
+
+/** Round trips of the three systems, in rounds that rotate their order. */
+async function roundTrips(
+  s: Settings,
+  progress: Progress,
+  cleanup: Cleanup,
+  fns: string,
+): Promise<Map<string, Summary>> {
+  const raw = new Worker(ECHO, { workerData: 'raw' });
+  cleanup.add('stop raw worker', () => raw.terminate().then(() => undefined));
+  const waiting = new Map<number, (v: unknown) => void>();
+  raw.on('message', (m: { n: number }) => {
+    waiting.get(m.n)?.(m);
+    waiting.delete(m.n);
+  });
+  const piscina = new Piscina({ filename: ECHO, minThreads: 1, maxThreads: 1 });
+  cleanup.add('stop piscina', () => piscina.destroy());
+  const cosmos = dispatchOn(1, fns, 'noop', cleanup);
+  await cosmos.ready;
+
+  const systems: [string, RoundTrip][] = [
+    [
+      'raw worker_threads',
+      (n) =>
+        new Promise((resolve) => {
+          waiting.set(n, resolve);
+          raw.postMessage({ n });
+        }),
+    ],
+    ['piscina', (n) => piscina.run({ n })],
+    ['Cosmos dispatch', (n) => cosmos.run(n)],
+  ];
+  const samples = new Map<string, number[]>(systems.map(([l]) => [l, []]));
+  const perRound = Math.ceil(s.samples / s.rounds);
+  for (const [, trip] of systems) for (let i = 0; i < s.warmup; i++) await trip(i);
+  for (let r = 0; r < s.rounds; r++) {
+    const order = systems.map((_, i) => systems[(i + r) % systems.length]!);
+    for (const [label, trip] of order) {
+      progress.start(`round trip ${r + 1}/${s.rounds}: ${label}`);
+      const out = samples.get(label)!;
+      for (let i = 0; i < perRound; i++) {
+        const t0 = performance.now();
+        await trip(i);
+        out.push(performance.now() - t0);
+      }
+      progress.done(`p50 ${(summarize(out).p50 * 1000).toFixed(1)} µs`);
+    }
+  }
+  return new Map([...samples].map(([l, v]) => [l, summarize(v)]));
+}
+
+/** The node's dispatch path without the queue: scheduler, warm worker pool, thread runners. */
+function dispatchOn(
+  cores: number,
+  module: string,
+  name: string,
+  cleanup: Cleanup,
+  batch = false,
+): { ready: Promise<void>; run: (input: unknown) => Promise<unknown> } {
+  const workers = new WorkerPool({
+    label: 'bench',
+    min: cores,
+    max: cores,
+    perRunner: 1,
+    idleMs: 0,
+    spawn: () => ThreadRunner.start({ memoryMb: 256 }),
+  });
+  cleanup.add('stop worker pool', () => workers.close());
+  const dispatcher = new Dispatcher(new SlotScheduler({ capacity: cores, pools: [{ name: 'default' }] }));
+  let id = 0;
+  const job = (input: unknown): DispatchJob => ({
+    id: `j${id++}`,
+    pool: 'default',
+    priority: id,
+    fn: name,
+    slots: 1,
+    opportunistic: false,
+    workers,
+    timeoutMs: 60_000,
+    input: { ref: { module, name }, input, batch, attempt: 1, invocationId: String(id) },
+  });
+  return {
+    ready: workers.warm(),
+    run: (input) => dispatcher.run(job(batch ? input : { n: input as number })),
+  };
+}
+
+/** The tiny function through the function layer, one call per invocation against micro-batches of 50. */
+async function throughput(
+  s: Settings,
+  progress: Progress,
+  cleanup: Cleanup,
+  fns: string,
+): Promise<{ unbatched: number; batched: number }> {
+  const cores = availableParallelism();
+  const one = dispatchOn(cores, fns, 'double', cleanup);
+  const many = dispatchOn(cores, fns, 'doubleBatch', cleanup, true);
+  await Promise.all([one.ready, many.ready]);
+  const best = { unbatched: 0, batched: 0 };
+  for (let r = 0; r < 3; r++) {
+    progress.start(`tiny function, ${s.tiny} invocations, one call each (round ${r + 1}/3)`);
+    let t0 = performance.now();
+    await Promise.all(Array.from({ length: s.tiny }, (_, n) => one.run(n)));
+    const unbatched = Math.round(s.tiny / ((performance.now() - t0) / 1000));
+    progress.done(`${unbatched} invocations/s`);
+
+    progress.start(`tiny function, ${s.tiny} invocations, micro-batches of 50 (round ${r + 1}/3)`);
+    t0 = performance.now();
+    const calls: Promise<unknown>[] = [];
+    const gatherer = new Gatherer<{ n: number }>(50, 5, (items) => calls.push(many.run(items)));
+    for (let n = 0; n < s.tiny; n++) gatherer.add({ n });
+    gatherer.close();
+    await Promise.all(calls);
+    const batched = Math.round(s.tiny / ((performance.now() - t0) / 1000));
+    progress.done(`${batched} invocations/s`);
+    best.unbatched = Math.max(best.unbatched, unbatched);
+    best.batched = Math.max(best.batched, batched);
+  }
+  return best;
+}
+
+/** Enqueue to result committed, one invocation at a time, through the durable runtime. */
+async function durable(
+  s: Settings,
+  progress: Progress,
+  cleanup: Cleanup,
+  kind: 'sqlite' | 'postgres',
+): Promise<Summary> {
+  const dir = mkdtempSync(join(tmpdir(), `cosmos-bench-e2e-${kind}-`));
+  cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+  const url = databaseUrl();
+  const schema = uniqueSchema('bench_dispatch');
+  const options: StoreOptions =
+    kind === 'sqlite' ? { kind, path: join(dir, 'cosmos.db') } : { kind, url, schema, poolSize: 4 };
+  if (kind === 'postgres') cleanup.add(`drop schema ${schema}`, () => dropSchema(url, schema));
+  const store = await openStore(options);
+  const closeStore = cleanup.add('close store', () => store.close());
+  const queue = new Queue(store);
+  const runtime = new FunctionRuntime(queue, {
+    bundleDir: join(dir, 'bundles'),
+    capacity: 1,
+    warm: { default: 1 },
+  });
+  const stop = cleanup.add('stop runtime', async () => {
+    await runtime.stop();
+    await queue.close();
+  });
+  await runtime.register('noop', (await import('./functions/tiny.js')).noop, {
+    module: fileURLToPath(new URL('./functions/tiny.ts', import.meta.url)),
+  });
+  // A result can arrive before invoke() has returned its id to us: remember those too.
+  const done = new Map<number, () => void>();
+  const early = new Set<number>();
+  runtime.onResult((r) => {
+    const resolve = done.get(r.messageId);
+    if (resolve) resolve();
+    else early.add(r.messageId);
+  });
+  await runtime.start();
+  const times: number[] = [];
+  progress.start(`end to end on ${kind}: ${s.durable} invocations, one at a time`);
+  for (let i = 0; i < s.durable + 20; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      runtime.invoke('noop', { n: i }).then(({ id }) => {
+        if (early.delete(id)) resolve();
+        else done.set(id, resolve);
+      }, reject);
+    });
+    if (i >= 20) times.push(performance.now() - t0);
+    progress.update(`${i + 1}/${s.durable + 20}`);
+  }
+  const summary = summarize(times);
+  progress.done(`p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms`);
+  await stop();
+  await closeStore();
+  return summary;
+}
