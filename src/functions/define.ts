@@ -54,6 +54,11 @@ export interface FunctionOptions<I extends z.ZodType, O extends z.ZodType> {
   sandbox?: { env?: string[]; allowRead?: string[] };
   /** Runs only on idle capacity and yields to all other work. */
   opportunistic?: boolean;
+  /**
+   * File I/O: `inputs` names input properties that hold blob references; the handler reads them as local
+   * files (`ctx.files.inputs[name]`), and what it writes under `ctx.files.outDir` is stored as blobs.
+   */
+  files?: { inputs?: string[] };
   /** Released independently of its service; default: derived from the bundle's content. */
   version?: string;
 }
@@ -70,6 +75,7 @@ export interface ResolvedFunctionOptions {
   runtime: 'thread' | 'sandbox';
   sandbox: { env: string[]; allowRead: string[] };
   opportunistic: boolean;
+  files?: { inputs: string[] };
   version?: string;
 }
 
@@ -136,6 +142,15 @@ export function fn<I extends z.ZodType, O extends z.ZodType>(
         `fn(): sandbox.env may not pass ${name}: NODE_OPTIONS and its kin could grant what the sandbox withholds`,
         { option: 'sandbox.env' },
       );
+  if (options.files && options.batch)
+    throw new InvalidArgumentError('fn(): a function with file I/O cannot take micro-batches', {
+      option: 'files',
+    });
+  if (options.files && options.runtime === 'sandbox')
+    throw new InvalidArgumentError(
+      'fn(): file I/O is not available to sandboxed functions yet (their sandbox may read only their bundle)',
+      { option: 'files' },
+    );
   if (options.batch) {
     positive('batch.max', options.batch.max);
     positive('batch.waitMs', options.batch.waitMs, 0);
@@ -152,6 +167,7 @@ export function fn<I extends z.ZodType, O extends z.ZodType>(
     sandbox: { env: options.sandbox?.env ?? [], allowRead: options.sandbox?.allowRead ?? [] },
     opportunistic: options.opportunistic ?? false,
     ...(options.batch && { batch: { ...options.batch } }),
+    ...(options.files && { files: { inputs: [...(options.files.inputs ?? [])] } }),
     ...(options.version !== undefined && { version: options.version }),
   };
   return {

@@ -8,6 +8,8 @@ import { bundle } from './bundler.js';
 import { Dispatcher } from './dispatcher.js';
 import type { FunctionDefinition } from './define.js';
 import { FunctionFailure } from './failure.js';
+import type { BlobRef, BlobStore } from '../store/blobs/blob-store.js';
+import { FileIo, type LocalFiles } from './files.js';
 import { Gatherer } from './gather.js';
 import type { BatchItemResult } from './protocol.js';
 import { FunctionRegistry, type RegisteredFunction } from './registry.js';
@@ -41,6 +43,8 @@ export interface InvocationResult {
   batchSize: number;
   /** The handler call it was part of: invocations of one batch share it. */
   call: number;
+  /** Files the handler wrote, stored as blobs, by path under its output directory. */
+  files?: Record<string, BlobRef>;
 }
 
 export interface InvokeOptions {
@@ -68,6 +72,10 @@ export interface FunctionRuntimeOptions {
   pollMs?: number;
   /** Lease of a fetched invocation; kept alive while it waits or runs (default 30 s). */
   leaseMs?: number;
+  /** Where function file outputs are stored; required by functions with file I/O. */
+  blobs?: BlobStore;
+  /** Local directory for file inputs and outputs while invocations run (default ./.cosmos/work). */
+  workDir?: string;
 }
 
 interface Invocation {
@@ -79,6 +87,7 @@ interface Work {
   reg: RegisteredFunction;
   invocations: Invocation[];
   call: number;
+  files?: LocalFiles;
 }
 
 /**
@@ -88,7 +97,8 @@ interface Work {
  */
 export class FunctionRuntime {
   readonly registry = new FunctionRegistry();
-  private readonly o: Required<Omit<FunctionRuntimeOptions, 'pools' | 'warm'>> & {
+  private readonly fileIo: FileIo | undefined;
+  private readonly o: Required<Omit<FunctionRuntimeOptions, 'pools' | 'warm' | 'blobs' | 'workDir'>> & {
     pools: PoolConfig[];
     warm: Record<string, number>;
   };
@@ -120,6 +130,7 @@ export class FunctionRuntime {
       pollMs: options.pollMs ?? 1_000,
       leaseMs: options.leaseMs ?? 30_000,
     };
+    if (options.blobs) this.fileIo = new FileIo(options.blobs, options.workDir ?? join('.cosmos', 'work'));
   }
 
   /** Bundles the module that defines the function and registers that version under `name`. */
@@ -247,6 +258,20 @@ export class FunctionRuntime {
     this.waitingByFn.set(reg.name, (this.waitingByFn.get(reg.name) ?? 0) + 1);
     const inv = { msg, reg };
     const batch = reg.def.options.batch;
+    const files = reg.def.options.files;
+    if (files && this.fileIo) {
+      this.fileIo.prepare(reg.name, String(msg.id), msg.attempts, msg.payload.input, files.inputs).then(
+        (local) => this.submit(reg, [inv], local),
+        (e: unknown) => {
+          const f =
+            e instanceof FunctionFailure
+              ? e
+              : new FunctionFailure('platform', String(e), { function: reg.name });
+          void this.failed(inv, f, { reg, invocations: [inv], call: 0 }).finally(() => this.unwait(reg, 1));
+        },
+      );
+      return;
+    }
     if (!batch) return this.submit(reg, [inv]);
     let g = this.gatherers.get(reg.name);
     if (!g) {
@@ -256,10 +281,10 @@ export class FunctionRuntime {
     g.add(inv);
   }
 
-  private submit(reg: RegisteredFunction, invocations: Invocation[]): void {
+  private submit(reg: RegisteredFunction, invocations: Invocation[], files?: LocalFiles): void {
     const call = this.nextWork++;
     const id = `w${call}`;
-    const work: Work = { reg, invocations, call };
+    const work: Work = { reg, invocations, call, ...(files && { files }) };
     this.works.set(id, work);
     const o = reg.def.options;
     const workers = this.poolFor(reg);
@@ -282,6 +307,7 @@ export class FunctionRuntime {
         batch,
         attempt: first.attempts,
         invocationId: String(first.id),
+        ...(files && { files: { inputs: files.inputs, outDir: files.outDir } }),
       },
     });
     const settled = this.settle(id, work, p).finally(() => this.inFlight.delete(settled));
@@ -305,7 +331,10 @@ export class FunctionRuntime {
               : this.failed(inv, FunctionFailure.fromSerialized(reg.name, r.error), work);
           }),
         );
-      } else await this.succeed(invocations[0]!, output, work);
+      } else {
+        const stored = work.files && (await this.fileIo!.collect(work.files));
+        await this.succeed(invocations[0]!, output, work, stored);
+      }
     } catch (e) {
       if (!this.works.has(id)) return;
       const f =
@@ -313,20 +342,30 @@ export class FunctionRuntime {
       await Promise.all(invocations.map((inv) => this.failed(inv, f, work)));
     } finally {
       this.works.delete(id);
-      this.waitingByFn.set(reg.name, (this.waitingByFn.get(reg.name) ?? 0) - invocations.length);
-      // Room to fetch opens when the invocations are settled, not when their slot freed.
-      this.wakeFetchers();
+      if (work.files) await this.fileIo!.discard(work.files).catch(() => undefined);
+      this.unwait(reg, invocations.length);
     }
+  }
+
+  /** Room to fetch opens when invocations are settled, not when their slot freed. */
+  private unwait(reg: RegisteredFunction, n: number): void {
+    this.waitingByFn.set(reg.name, (this.waitingByFn.get(reg.name) ?? 0) - n);
+    this.wakeFetchers();
   }
 
   private wakeFetchers(): void {
     for (const w of this.slotWaiters.splice(0)) w();
   }
 
-  private async succeed(inv: Invocation, output: unknown, work: Work): Promise<void> {
-    await this.reply(inv, { ok: true, output });
+  private async succeed(
+    inv: Invocation,
+    output: unknown,
+    work: Work,
+    files?: Record<string, BlobRef>,
+  ): Promise<void> {
+    await this.reply(inv, { ok: true, output, ...(files && { files }) });
     await this.queue.complete(inv.msg.lease);
-    this.emit(inv, work, { ok: true, output, final: true });
+    this.emit(inv, work, { ok: true, output, final: true, ...(files && { files }) });
   }
 
   private async failed(inv: Invocation, f: FunctionFailure, work: Work): Promise<void> {
@@ -355,7 +394,7 @@ export class FunctionRuntime {
   private emit(
     inv: Invocation,
     work: Work,
-    r: Pick<InvocationResult, 'ok' | 'output' | 'error' | 'final'>,
+    r: Pick<InvocationResult, 'ok' | 'output' | 'error' | 'final' | 'files'>,
   ): void {
     const result: InvocationResult = {
       messageId: inv.msg.id,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import {
   type InvocationResult,
 } from '../../src/functions/runtime.js';
 import { Queue } from '../../src/queue/queue.js';
+import { openBlobStore } from '../../src/store/blobs/open-blobs.js';
 import type { Store } from '../../src/store/store.js';
 import type { Message } from '../../src/types.js';
 import { storeKinds, type TestPlace } from '../support/stores.js';
@@ -168,6 +169,46 @@ describe.each(storeKinds)('function runtime on $name', (kind) => {
     });
     expect(reply!.payload).toMatchObject({ messageId: id, ok: true, output: { n: 3 } });
     expect(reply!.idempotencyKey).toBe(`result:${id}`);
+  });
+
+  it('file I/O: a blob input is a local path to the handler, and its output files come back as blobs', async () => {
+    const blobs = await openBlobStore(store, { dir: join(dir, 'blobs') });
+    const rt = make({ blobs, workDir: join(dir, 'work') });
+    await rt.register('upper', basic.upper, { module: MODULE });
+    await rt.start();
+    const doc = await blobs.putBuffer('hello blobs', { contentType: 'text/plain' });
+    const { id } = await rt.invoke('upper', { doc: doc.ref }, { replyTo: 'replies' });
+    const bad = await rt.invoke('upper', { doc: 'not-a-ref' });
+    await until(() => results.length === 2);
+    const ok = results.find((r) => r.messageId === id)!;
+    expect(ok).toMatchObject({ ok: true, output: { chars: 11 } });
+    expect(Object.keys(ok.files!).sort()).toEqual(['meta/length.txt', 'upper.txt']);
+    expect((await blobs.getBuffer(ok.files!['upper.txt']!)).toString()).toBe('HELLO BLOBS');
+    expect((await blobs.getBuffer(ok.files!['meta/length.txt']!)).toString()).toBe('11');
+    const [reply] = await queue.dequeue<{ files: Record<string, string> }>({ queue: 'replies', max: 1 });
+    expect(reply!.payload.files).toEqual(ok.files);
+    expect(results.find((r) => r.messageId === bad.id)).toMatchObject({ ok: false, final: true });
+    expect(results.find((r) => r.messageId === bad.id)!.error).toMatchObject({
+      code: 'function_input_invalid',
+    });
+    // Each attempt's directory is removed once it settled.
+    expect(readdirSync(join(dir, 'work'))).toEqual([]);
+    await blobs.close();
+  });
+
+  it('with the slot saturated by low-priority work, a high-priority invocation is the next one started', async () => {
+    const rt = make({ capacity: 1, warm: { default: 1 } });
+    await rt.register('slow', basic.slow, { module: MODULE });
+    await rt.register('echo', basic.echo, { module: MODULE });
+    await rt.start();
+    const low = [];
+    for (let i = 0; i < 3; i++)
+      low.push((await rt.invoke('slow', { ms: 300 }, { priority: 2_000_000 + i })).id);
+    await until(() => rt.poolStats()['thread:default']!.started === 1 && results.length === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    const high = (await rt.invoke('echo', { n: 1 }, { priority: 1 })).id;
+    await until(() => results.length === 4);
+    expect(results.map((r) => r.messageId)).toEqual([low[0], high, low[1], low[2]]);
   });
 
   it('refuses an invalid input at invoke time, naming the path', async () => {

@@ -1,0 +1,71 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { isBlobRef, type BlobRef, type BlobStore } from '../store/blobs/blob-store.js';
+import { FunctionFailure } from './failure.js';
+
+/** The local side of one invocation's file I/O. */
+export interface LocalFiles {
+  /** Removed after the invocation settles. */
+  dir: string;
+  inputs: Record<string, string>;
+  outDir: string;
+}
+
+/**
+ * File I/O for functions (SPEC §6): declared inputs arrive as blob references and are materialized as local
+ * files the handler reads by path; whatever the handler writes to its output directory is stored as
+ * content-addressed blobs and passed on by reference. Each attempt gets a fresh directory, so a retry never
+ * sees a half-written output of the attempt before it.
+ */
+export class FileIo {
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly root: string,
+  ) {}
+
+  async prepare(
+    fn: string,
+    invocation: string,
+    attempt: number,
+    input: unknown,
+    names: string[],
+  ): Promise<LocalFiles> {
+    const dir = join(this.root, `${invocation}-${attempt}`);
+    const inDir = join(dir, 'in');
+    const outDir = join(dir, 'out');
+    await mkdir(inDir, { recursive: true });
+    await mkdir(outDir, { recursive: true });
+    const inputs: Record<string, string> = {};
+    const record = (input ?? {}) as Record<string, unknown>;
+    for (const name of names) {
+      const ref = record[name];
+      if (typeof ref !== 'string' || !isBlobRef(ref)) {
+        await rm(dir, { recursive: true, force: true });
+        throw new FunctionFailure('input', `${fn}: input "${name}" must be a blob reference (sha256:…)`, {
+          function: fn,
+          input: name,
+        });
+      }
+      const path = join(inDir, name);
+      await this.blobs.toFile(ref, path);
+      inputs[name] = path;
+    }
+    return { dir, inputs, outDir };
+  }
+
+  /** Stores every file under the output directory; keys are paths relative to it. */
+  async collect(files: LocalFiles): Promise<Record<string, BlobRef>> {
+    const out: Record<string, BlobRef> = {};
+    const entries = await readdir(files.outDir, { recursive: true, withFileTypes: true });
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!e.isFile()) continue;
+      const path = join(e.parentPath, e.name);
+      out[relative(files.outDir, path)] = (await this.blobs.putFile(path)).ref as BlobRef;
+    }
+    return out;
+  }
+
+  async discard(files: LocalFiles): Promise<void> {
+    await rm(files.dir, { recursive: true, force: true });
+  }
+}
