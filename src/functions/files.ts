@@ -60,7 +60,7 @@ export class FileIo {
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       if (!e.isFile()) continue;
       const path = join(e.parentPath, e.name);
-      out[relative(files.outDir, path)] = (await this.blobs.putFile(path)).ref as BlobRef;
+      out[relative(files.outDir, path)] = (await this.blobs.putFile(path)).ref;
     }
     return out;
   }
