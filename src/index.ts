@@ -43,5 +43,13 @@ export {
   type Backoff,
 } from './functions/define.js';
 export { NonRetryableError, FunctionFailure, type FailureClass } from './functions/failure.js';
+export { commandFn, type CommandDefinition, type CommandOptions } from './functions/runtimes/command.js';
+export {
+  FunctionRuntime,
+  type FunctionRuntimeOptions,
+  type InvocationResult,
+  type InvokeOptions,
+} from './functions/runtime.js';
+export type { PoolConfig } from './functions/scheduler/slot-scheduler.js';
 export * from './errors.js';
 export * from './types.js';

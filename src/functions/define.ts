@@ -72,7 +72,8 @@ export interface ResolvedFunctionOptions {
   heartbeatMs: number;
   concurrency: { max?: number; perKey?: number };
   batch?: { max: number; waitMs: number };
-  runtime: 'thread' | 'sandbox';
+  /** `command`: an executable run by the node (see commandFn); set by the runtime, not by fn(). */
+  runtime: 'thread' | 'sandbox' | 'command';
   sandbox: { env: string[]; allowRead: string[] };
   opportunistic: boolean;
   files?: { inputs: string[] };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CosmosError, InvalidArgumentError } from '../errors.js';
@@ -6,7 +7,10 @@ import type { EnqueueResult, LeasedMessage } from '../types.js';
 import { retryDelay } from './backoff.js';
 import { bundle } from './bundler.js';
 import { Dispatcher } from './dispatcher.js';
-import type { FunctionDefinition } from './define.js';
+import { z } from 'zod';
+import { fn, type FunctionDefinition } from './define.js';
+import { CommandRunner } from './runtimes/command-runner.js';
+import type { CommandDefinition } from './runtimes/command.js';
 import { FunctionFailure } from './failure.js';
 import type { BlobRef, BlobStore } from '../store/blobs/blob-store.js';
 import { FileIo, type LocalFiles } from './files.js';
@@ -98,6 +102,7 @@ interface Work {
 export class FunctionRuntime {
   readonly registry = new FunctionRegistry();
   private readonly fileIo: FileIo | undefined;
+  private readonly commands = new Map<string, CommandDefinition>();
   private readonly o: Required<Omit<FunctionRuntimeOptions, 'pools' | 'warm' | 'blobs' | 'workDir'>> & {
     pools: PoolConfig[];
     warm: Record<string, number>;
@@ -144,6 +149,46 @@ export class FunctionRuntime {
       module: b.path,
       name: exportName(name),
     });
+    if (this.running) {
+      this.ensurePool(reg);
+      this.startLoop(reg);
+    }
+    return reg;
+  }
+
+  /**
+   * Registers a `command` function (an executable run on files, see commandFn). Its version is its
+   * definition's content; `files` names input properties holding blob references, as for fn().
+   */
+  registerCommand(
+    name: string,
+    command: CommandDefinition,
+    options: { files?: string[] } = {},
+  ): RegisteredFunction {
+    if (options.files && !this.fileIo)
+      throw new InvalidArgumentError(
+        `command ${name} uses file I/O: give the runtime a blob store (options.blobs)`,
+      );
+    const base = fn(
+      {
+        input: command.input,
+        output: command.output ?? z.unknown(),
+        pool: command.pool,
+        timeoutMs: command.timeoutMs,
+        attempts: command.attempts,
+        ...(options.files && { files: { inputs: options.files } }),
+      },
+      () => {
+        throw new Error('a command function runs its executable, not a handler');
+      },
+    );
+    const def: FunctionDefinition = { ...base, options: { ...base.options, runtime: 'command' } };
+    const version = createHash('sha256')
+      .update(JSON.stringify([command.command, command.args.toString(), command.env, options.files ?? []]))
+      .digest('hex')
+      .slice(0, 16);
+    this.commands.set(exportName(name), command);
+    const reg = this.registry.add(name, version, def, { module: 'command:', name: exportName(name) });
     if (this.running) {
       this.ensurePool(reg);
       this.startLoop(reg);
@@ -433,6 +478,22 @@ export class FunctionRuntime {
   private poolFor(reg: RegisteredFunction): WorkerPool {
     const o = reg.def.options;
     if (o.runtime === 'thread') return this.threadPool(o.pool, o.shape.memoryMb);
+    if (o.runtime === 'command') {
+      let p = this.workerPools.get('command');
+      if (!p) {
+        // One in-node runner for every command: its runs are separate processes, bounded by the slots.
+        p = new WorkerPool({
+          label: 'command',
+          min: 0,
+          max: 1,
+          perRunner: Number.MAX_SAFE_INTEGER,
+          idleMs: 0,
+          spawn: () => new CommandRunner(this.commands),
+        });
+        this.workerPools.set('command', p);
+      }
+      return p;
+    }
     const key = `sandbox:${reg.ref.module}`;
     let p = this.workerPools.get(key);
     if (!p) {

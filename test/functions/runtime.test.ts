@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import * as basic from '../fixtures/functions/basic.js';
 import {
   FunctionRuntime,
@@ -9,6 +10,7 @@ import {
   type InvocationResult,
 } from '../../src/functions/runtime.js';
 import { Queue } from '../../src/queue/queue.js';
+import { commandFn } from '../../src/functions/runtimes/command.js';
 import { openBlobStore } from '../../src/store/blobs/open-blobs.js';
 import type { Store } from '../../src/store/store.js';
 import type { Message } from '../../src/types.js';
@@ -209,6 +211,41 @@ describe.each(storeKinds)('function runtime on $name', (kind) => {
     const high = (await rt.invoke('echo', { n: 1 }, { priority: 1 })).id;
     await until(() => results.length === 4);
     expect(results.map((r) => r.messageId)).toEqual([low[0], high, low[1], low[2]]);
+  });
+
+  it('command functions run an executable on blob inputs; what it writes comes back as blobs', async () => {
+    const blobs = await openBlobStore(store, { dir: join(dir, 'blobs') });
+    const rt = make({ blobs, workDir: join(dir, 'work') });
+    const copy = commandFn({
+      input: z.object({ doc: z.string(), as: z.string() }),
+      command: 'cp',
+      args: (i, f) => [f.inputs.doc!, i.as],
+      timeoutMs: 5_000,
+      attempts: 1,
+    });
+    const count = commandFn({
+      input: z.object({ doc: z.string() }),
+      output: z.number(),
+      command: 'wc',
+      args: (_i, f) => ['-c', f.inputs.doc!],
+      parseOutput: (stdout) => Number(stdout.trim().split(/\s+/)[0]),
+      timeoutMs: 5_000,
+      attempts: 1,
+    });
+    rt.registerCommand('copy', copy, { files: ['doc'] });
+    rt.registerCommand('count', count, { files: ['doc'] });
+    await rt.start();
+    const doc = await blobs.putBuffer('twelve bytes');
+    const a = await rt.invoke('copy', { doc: doc.ref, as: 'x; touch pwned' });
+    const b = await rt.invoke('count', { doc: doc.ref });
+    await until(() => results.length === 2);
+    const copied = results.find((r) => r.messageId === a.id)!;
+    expect(copied).toMatchObject({ ok: true });
+    // One literal argument: the file is named after the whole string, and nothing else ran.
+    expect(Object.keys(copied.files!)).toEqual(['x; touch pwned']);
+    expect(copied.files!['x; touch pwned']).toBe(doc.ref);
+    expect(results.find((r) => r.messageId === b.id)).toMatchObject({ ok: true, output: 12 });
+    await blobs.close();
   });
 
   it('refuses an invalid input at invoke time, naming the path', async () => {

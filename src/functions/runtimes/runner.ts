@@ -17,7 +17,7 @@ export interface RunOptions {
  * the others with `worker_crash` (they were collateral), all of them with `out_of_memory` when the heap blew.
  */
 export interface Runner {
-  readonly kind: 'thread' | 'sandbox';
+  readonly kind: 'thread' | 'sandbox' | 'command';
   /** Resolves once the runner can take work; rejects if it could not start. */
   readonly ready: Promise<void>;
   readonly dead: boolean;
