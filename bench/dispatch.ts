@@ -16,6 +16,7 @@ import { Queue } from '../src/queue/queue.js';
 import { openStore } from '../src/store/open.js';
 import type { StoreOptions } from '../src/config.js';
 import { barChart } from './lib/chart.js';
+import { positiveInt } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
 import { machineInfo } from './lib/machine.js';
 import { databaseUrl, dropSchema, uniqueSchema } from './lib/pg.js';
@@ -53,12 +54,7 @@ function parseSettings(argv: string[]): Settings {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  const int = (v: string | undefined, fallback: number, name: string): number => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${v}"`);
-    return n;
-  };
+  const int = positiveInt;
   return {
     samples: int(values.samples, 6_000, 'samples'),
     rounds: 6,

@@ -9,6 +9,7 @@ import { openStore } from '../src/store/open.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
 import type { EnqueueInput, LeasedMessage } from '../src/types.js';
+import { positiveInt } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
 import { barChart } from './lib/chart.js';
 import { cpuMark } from './lib/cpu.js';
@@ -125,12 +126,7 @@ function parseSettings(argv: string[]): Settings {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  const int = (v: string | undefined, fallback: number, name: string): number => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${v}"`);
-    return n;
-  };
+  const int = positiveInt;
   const mode = (v: string | undefined, name: string): Consumers['mode'] => {
     if (v === undefined || v === 'batch') return 'batch';
     if (v === 'work') return 'work';

@@ -1,3 +1,4 @@
+import type { FunctionFailure } from '../failure.js';
 import type { FunctionRef, LogLevel, RunRequest } from '../protocol.js';
 
 /** What a caller supplies per invocation; the runner adds the message id. */
@@ -31,4 +32,13 @@ export interface Runner {
   onDeath(listener: (reason: string) => void): void;
   /** Stops the runner: in-flight runs fail with `worker_crash`. */
   close(): Promise<void>;
+}
+
+/** A run a runner has sent and not yet heard back about. */
+export interface PendingRun {
+  fn: string;
+  invocationId: string;
+  options: RunOptions;
+  resolve: (output: unknown) => void;
+  reject: (e: FunctionFailure) => void;
 }

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { runnerEntry } from '../bundler.js';
 import { FunctionFailure, type FailureClass, type SerializedError } from '../failure.js';
 import type { FromRunner, LogLevel, ToRunner } from '../protocol.js';
-import type { RunInput, RunOptions, Runner } from './runner.js';
+import type { RunInput, RunOptions, PendingRun, Runner } from './runner.js';
 
 export interface SandboxOptions {
   /** The function bundle: with the runner entry, the only file the child may read. */
@@ -81,12 +81,7 @@ function checkEnv(env: Record<string, string>): void {
       });
 }
 
-interface InFlight {
-  fn: string;
-  invocationId: string;
-  options: RunOptions;
-  resolve: (output: unknown) => void;
-  reject: (e: FunctionFailure) => void;
+interface InFlight extends PendingRun {
   timer: NodeJS.Timeout;
 }
 

@@ -2,14 +2,9 @@ import { Worker } from 'node:worker_threads';
 import { runnerEntry } from '../bundler.js';
 import { FunctionFailure, type FailureClass } from '../failure.js';
 import { RUN, type CompactOk, type CompactRun, type FromRunner, type ToRunner } from '../protocol.js';
-import type { RunInput, RunOptions, Runner } from './runner.js';
+import type { RunInput, RunOptions, PendingRun, Runner } from './runner.js';
 
-interface InFlight {
-  fn: string;
-  invocationId: string;
-  options: RunOptions;
-  resolve: (output: unknown) => void;
-  reject: (e: FunctionFailure) => void;
+interface InFlight extends PendingRun {
   deadline: number;
 }
 
