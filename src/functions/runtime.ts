@@ -378,18 +378,28 @@ export class FunctionRuntime {
         );
       } else {
         const stored = work.files && (await this.fileIo!.collect(work.files));
+        await this.dropFiles(work);
         await this.succeed(invocations[0]!, output, work, stored);
       }
     } catch (e) {
       if (!this.works.has(id)) return;
       const f =
         e instanceof FunctionFailure ? e : new FunctionFailure('platform', String(e), { function: reg.name });
+      await this.dropFiles(work);
       await Promise.all(invocations.map((inv) => this.failed(inv, f, work)));
     } finally {
       this.works.delete(id);
-      if (work.files) await this.fileIo!.discard(work.files).catch(() => undefined);
+      await this.dropFiles(work);
       this.unwait(reg, invocations.length);
     }
+  }
+
+  /** An attempt's directory goes before anyone hears of its outcome; what it produced is in blobs by then. */
+  private async dropFiles(work: Work): Promise<void> {
+    const files = work.files;
+    if (!files) return;
+    delete work.files;
+    await this.fileIo!.discard(files).catch(() => undefined);
   }
 
   /** Room to fetch opens when invocations are settled, not when their slot freed. */
