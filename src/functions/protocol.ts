@@ -45,9 +45,11 @@ export type FromRunner =
 /**
  * The worker-thread transport's compact forms of the two per-invocation messages. Structured clone cost
  * grows with every property, and on a warm no-op these two messages are most of the round trip.
- *   run: [RUN, id, fid, input, attempt, invocationId, batch]
+ *   run: [RUN, id, fid, input, attempt, invocationId] and a trailing `true` for a batch
  *   ok:  [id, output]
  */
 export const RUN = 0;
-export type CompactRun = [typeof RUN, number, number, unknown, number, string, boolean];
+export type CompactRun =
+  | [typeof RUN, number, number, unknown, number, string]
+  | [typeof RUN, number, number, unknown, number, string, true];
 export type CompactOk = [number, unknown];

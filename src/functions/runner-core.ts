@@ -69,19 +69,25 @@ export function createRunner(
     send({ t: 'err', id, error: (e as { serialized?: SerializedError }).serialized ?? serializeError(e) });
 
   /** Runs a request whose function is loaded; synchronous all the way when the handler is. */
+  /**
+   * Runs a request whose function is loaded; synchronous all the way when the handler is. Only a run that
+   * goes asynchronous is tracked in `inFlight`: a synchronous handler cannot be told anything mid-run.
+   */
   const runLoaded = (req: RunRequest, def: FunctionDefinition, state: Running): void => {
     state.def = def;
     const ctx = new Context(req, state, send);
     try {
       const out = req.batch ? runBatch(def, req.input as unknown[], ctx) : runOne(def, req.input, ctx);
-      if (out instanceof Promise)
+      if (out instanceof Promise) {
+        state.lastBeat = Date.now();
+        inFlight.set(req.id, state);
         out
           .then(
             (v) => answer(req.id, v),
             (e: unknown) => fail(req.id, e),
           )
           .finally(() => inFlight.delete(req.id));
-      else {
+      } else {
         inFlight.delete(req.id);
         answer(req.id, out);
       }
@@ -92,11 +98,12 @@ export function createRunner(
   };
 
   const run = (req: RunRequest): void => {
-    // Registered before the bundle loads, so a cancel that arrives meanwhile is not lost.
-    const state: Running = { def: undefined, abort: undefined, canceled: false, lastBeat: Date.now() };
-    inFlight.set(req.id, state);
+    const state: Running = { def: undefined, abort: undefined, canceled: false, lastBeat: 0 };
     const def = req.fid !== undefined ? byHandle.get(req.fid) : undefined;
     if (def) return runLoaded(req, def, state);
+    // Registered before the bundle loads, so a cancel that arrives meanwhile is not lost.
+    state.lastBeat = Date.now();
+    inFlight.set(req.id, state);
     const ref = req.ref ?? handles.get(req.fid!);
     if (!ref) {
       inFlight.delete(req.id);
@@ -118,16 +125,16 @@ export function createRunner(
 
   return (m: ToRunner | CompactRun): void => {
     if (Array.isArray(m))
-      void run({
+      run({
         t: 'run',
         id: m[1],
         fid: m[2],
         input: m[3],
         attempt: m[4],
         invocationId: m[5],
-        batch: m[6],
+        batch: m[6] === true,
       });
-    else if (m.t === 'run') void run(m);
+    else if (m.t === 'run') run(m);
     else if (m.t === 'load') handles.set(m.fid, m.ref);
     else if (m.t === 'cancel') {
       const r = inFlight.get(m.id);

@@ -95,15 +95,11 @@ export class ThreadRunner implements Runner {
         deadline,
       });
       if (input.files === undefined)
-        this.worker!.postMessage([
-          RUN,
-          id,
-          fid,
-          input.input,
-          input.attempt,
-          input.invocationId,
-          input.batch,
-        ] satisfies CompactRun);
+        this.worker!.postMessage(
+          (input.batch
+            ? [RUN, id, fid, input.input, input.attempt, input.invocationId, true]
+            : [RUN, id, fid, input.input, input.attempt, input.invocationId]) satisfies CompactRun,
+        );
       else
         this.worker!.postMessage({
           t: 'run',
