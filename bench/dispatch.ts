@@ -65,6 +65,9 @@ function parseSettings(argv: string[]): Settings {
   };
 }
 
+/** Milliseconds to microseconds, to 0.1 µs. */
+const us = (ms: number): number => Math.round(ms * 10_000) / 10;
+
 /** One system's round trip: send `{n}` to a warm worker and get it back. */
 type RoundTrip = (n: number) => Promise<unknown>;
 
@@ -84,12 +87,12 @@ export async function main(argv: string[]): Promise<void> {
     const raw = latency.get('raw worker_threads')!;
     const cosmos = latency.get('Cosmos dispatch')!;
     const piscina = latency.get('piscina')!;
-    report.metric('dispatch_raw_worker_threads_p50', raw.p50 * 1000, 'µs');
-    report.metric('dispatch_raw_worker_threads_p99', raw.p99 * 1000, 'µs');
-    report.metric('dispatch_piscina_p50', piscina.p50 * 1000, 'µs');
-    report.metric('dispatch_piscina_p99', piscina.p99 * 1000, 'µs');
-    report.metric('dispatch_cosmos_p50', cosmos.p50 * 1000, 'µs');
-    report.metric('dispatch_cosmos_p99', cosmos.p99 * 1000, 'µs');
+    report.metric('dispatch_raw_worker_threads_p50', us(raw.p50), 'µs');
+    report.metric('dispatch_raw_worker_threads_p99', us(raw.p99), 'µs');
+    report.metric('dispatch_piscina_p50', us(piscina.p50), 'µs');
+    report.metric('dispatch_piscina_p99', us(piscina.p99), 'µs');
+    report.metric('dispatch_cosmos_p50', us(cosmos.p50), 'µs');
+    report.metric('dispatch_cosmos_p99', us(cosmos.p99), 'µs');
     for (const line of barChart(
       [...latency].map(([label, s]) => ({ label, value: Math.round(s.p50 * 1000) })),
       'µs p50',

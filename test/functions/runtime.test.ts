@@ -248,6 +248,49 @@ describe.each(storeKinds)('function runtime on $name', (kind) => {
     await blobs.close();
   });
 
+  it('versions: invocations made before a release run the code they were made for', async () => {
+    const rt = make();
+    const v1 = await rt.register('greet', (await import('../fixtures/functions/greet-v1.js')).greet, {
+      module: 'test/fixtures/functions/greet-v1.ts',
+    });
+    const before = await rt.invoke('greet', {});
+    const v2 = await rt.register('greet', (await import('../fixtures/functions/greet-v2.js')).greet, {
+      module: 'test/fixtures/functions/greet-v2.ts',
+    });
+    const after = await rt.invoke('greet', {});
+    expect(v1.version).not.toBe(v2.version);
+    expect(rt.registry.versions('greet')).toEqual([v1.version, v2.version]);
+    await rt.start();
+    await until(() => results.length === 2);
+    expect(results.find((r) => r.messageId === before.id)).toMatchObject({
+      output: 'hello from v1',
+      version: v1.version,
+    });
+    expect(results.find((r) => r.messageId === after.id)).toMatchObject({
+      output: 'hello from v2',
+      version: v2.version,
+    });
+  });
+
+  it('runs a sandboxed function in a child process that does not see the secrets of the node', async () => {
+    process.env.COSMOS_TEST_SECRET = 'hunter2';
+    try {
+      const rt = make();
+      await rt.register('isolated', (await import('../fixtures/functions/greet-v2.js')).isolated, {
+        module: 'test/fixtures/functions/greet-v2.ts',
+      });
+      await rt.start();
+      const { id } = await rt.invoke('isolated', {});
+      await until(() => results.length === 1, 30_000);
+      const r = results.find((x) => x.messageId === id)!;
+      expect(r.ok).toBe(true);
+      expect(r.output).toMatchObject({ secret: null });
+      expect((r.output as { pid: number }).pid).not.toBe(process.pid);
+    } finally {
+      delete process.env.COSMOS_TEST_SECRET;
+    }
+  });
+
   it('refuses an invalid input at invoke time, naming the path', async () => {
     const rt = make();
     await rt.register('echo', basic.echo, { module: MODULE });
