@@ -15,6 +15,10 @@ export interface CosmosEnv {
   testDatabaseUrl: string | undefined;
   /** CI: in CI the PostgreSQL suite must run, never skip. */
   ci: boolean;
+  /** UV_THREADPOOL_SIZE: libuv's thread pool, which native addons (sharp) run on; 4 when unset. */
+  uvThreadpoolSize: number;
+  /** PATH, where command functions' executables are looked up. */
+  path: string;
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): CosmosEnv {
@@ -27,5 +31,23 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): CosmosEnv {
     logLevel: env['COSMOS_LOG_LEVEL'] || undefined,
     testDatabaseUrl: env['COSMOS_TEST_DATABASE_URL'] || undefined,
     ci: env['CI'] === 'true' || env['CI'] === '1',
+    uvThreadpoolSize: Number(env['UV_THREADPOOL_SIZE']) || 4,
+    path: env['PATH'] ?? '',
   };
+}
+
+/**
+ * The named variables that are set, for passing to a sandboxed function or a command: those processes get
+ * an empty environment plus exactly this allow-list.
+ */
+export function passThrough(
+  names: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = env[n];
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { passThrough, readEnv } from '../env.js';
 import { CosmosError, InvalidArgumentError } from '../errors.js';
 import type { Queue } from '../queue/queue.js';
 import type { EnqueueResult, LeasedMessage } from '../types.js';
@@ -136,6 +137,14 @@ export class FunctionRuntime {
       leaseMs: options.leaseMs ?? 30_000,
     };
     if (options.blobs) this.fileIo = new FileIo(options.blobs, options.workDir ?? join('.cosmos', 'work'));
+    // Native addons such as sharp run on libuv's thread pool, shared by every worker of the process and sized
+    // once at start-up (4 by default): past 4 slots such functions would queue there, not run.
+    const uvThreads = readEnv().uvThreadpoolSize;
+    if (this.o.capacity > uvThreads)
+      process.emitWarning(
+        `the function runtime has ${this.o.capacity} slots but libuv's thread pool has ${uvThreads} threads; start the process with UV_THREADPOOL_SIZE=${this.o.capacity} so native functions (sharp) can use every slot`,
+        { code: 'COSMOS_UV_THREADPOOL' },
+      );
   }
 
   /** Bundles the module that defines the function and registers that version under `name`. */
@@ -507,9 +516,7 @@ export class FunctionRuntime {
     const key = `sandbox:${reg.ref.module}`;
     let p = this.workerPools.get(key);
     if (!p) {
-      const env = Object.fromEntries(
-        o.sandbox.env.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]),
-      );
+      const env = passThrough(o.sandbox.env);
       p = new WorkerPool({
         label: key,
         min: 0,

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { InvalidArgumentError } from '../../errors.js';
 import { FUNCTION_DEFAULTS } from '../define.js';
 import { FunctionFailure } from '../failure.js';
+import { passThrough, readEnv } from '../../env.js';
 
 /** Local paths of the file inputs, and the directory whose files become output blobs (also the cwd). */
 export interface CommandFiles {
@@ -277,8 +278,8 @@ function execute(
 function findExecutable(command: string): string {
   const candidates = command.includes('/')
     ? [isAbsolute(command) ? command : resolve(command)]
-    : (process.env.PATH ?? '')
-        .split(delimiter)
+    : readEnv()
+        .path.split(delimiter)
         .filter(Boolean)
         .map((dir) => join(dir, command));
   for (const path of candidates) {
@@ -296,14 +297,7 @@ function findExecutable(command: string): string {
   );
 }
 
-function pickEnv(names: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const n of names) {
-    const v = process.env[n];
-    if (v !== undefined) env[n] = v;
-  }
-  return env;
-}
+const pickEnv = (names: string[]): Record<string, string> => passThrough(names);
 
 type Snapshot = Map<string, string>;
 
