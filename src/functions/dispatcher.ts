@@ -40,15 +40,8 @@ export class Dispatcher {
   run(job: DispatchJob): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       this.entries.set(job.id, { job, resolve, reject });
-      this.scheduler.submit({
-        id: job.id,
-        pool: job.pool,
-        priority: job.priority,
-        slots: job.slots,
-        opportunistic: job.opportunistic,
-        ...(job.fn !== undefined && { fn: job.fn }),
-        ...(job.key !== undefined && { key: job.key }),
-      });
+      // A job is a scheduler item as it is: no copy per dispatch.
+      this.scheduler.submit(job);
       this.pump();
     });
   }

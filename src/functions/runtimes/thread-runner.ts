@@ -1,7 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { runnerEntry } from '../bundler.js';
 import { FunctionFailure, type FailureClass } from '../failure.js';
-import { RUN, type CompactOk, type CompactRun, type FromRunner, type ToRunner } from '../protocol.js';
+import {
+  RUN,
+  type CompactOk,
+  type CompactRun,
+  type FromRunner,
+  type FunctionRef,
+  type ToRunner,
+} from '../protocol.js';
 import type { RunInput, RunOptions, PendingRun, Runner } from './runner.js';
 
 interface InFlight extends PendingRun {
@@ -22,6 +29,7 @@ export class ThreadRunner implements Runner {
   private nextId = 1;
   /** Functions this thread was told about, by handle, so a run message carries a number, not two paths. */
   private readonly handles = new Map<string, number>();
+  private readonly handlesByRef = new WeakMap<FunctionRef, number>();
   /** One timer per runner, set for the earliest deadline: no timer work per run in the common case. */
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -76,13 +84,7 @@ export class ThreadRunner implements Runner {
         new FunctionFailure('worker_crash', 'the worker is not running', { function: input.ref.name }),
       );
     const id = this.nextId++;
-    const handleKey = `${input.ref.module}\u0000${input.ref.name}`;
-    let fid = this.handles.get(handleKey);
-    if (fid === undefined) {
-      fid = this.handles.size + 1;
-      this.handles.set(handleKey, fid);
-      this.worker.postMessage({ t: 'load', fid, ref: input.ref } satisfies ToRunner);
-    }
+    const fid = this.handleOf(input.ref);
     const deadline = performance.now() + options.timeoutMs;
     if (deadline < this.timerAt) this.armTimer(deadline);
     return new Promise<unknown>((resolve, reject) => {
@@ -112,6 +114,22 @@ export class ThreadRunner implements Runner {
           files: input.files,
         } satisfies ToRunner);
     });
+  }
+
+  /** The handle of a function on this thread, telling the thread about it the first time. */
+  private handleOf(ref: FunctionRef): number {
+    // Registered functions pass the same ref object every time: one WeakMap hit, no string building.
+    let fid = this.handlesByRef.get(ref);
+    if (fid !== undefined) return fid;
+    const key = `${ref.module}\u0000${ref.name}`;
+    fid = this.handles.get(key);
+    if (fid === undefined) {
+      fid = this.handles.size + 1;
+      this.handles.set(key, fid);
+      this.worker!.postMessage({ t: 'load', fid, ref } satisfies ToRunner);
+    }
+    this.handlesByRef.set(ref, fid);
+    return fid;
   }
 
   private armTimer(at: number): void {
