@@ -11,6 +11,7 @@ import { Queue } from '../src/queue/queue.js';
 import { openStore } from '../src/store/open.js';
 import { encodeFrame, type EncodedFrame, type FrameSpec } from './functions/avif.js';
 import { Cleanup } from './lib/cleanup.js';
+import { guardRun } from './lib/guard.js';
 import { cpuSample, CpuSampler, cpuWindow, type CpuSample, type CpuWindow } from './lib/cpu-sampler.js';
 import { machineInfo } from './lib/machine.js';
 import { Progress } from './lib/progress.js';
@@ -106,17 +107,7 @@ export async function main(argv: string[]): Promise<void> {
   const report = new Report();
   const progress = new Progress();
   const cleanup = new Cleanup();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    progress.info(`${signal}: cleaning up`);
-    void cleanup.runAll().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const deadline = setTimeout(() => {
-    progress.info(`still running after ${DEADLINE_MS / 60_000} minutes: aborting`);
-    void cleanup.runAll().finally(() => process.exit(1));
-  }, DEADLINE_MS);
-  deadline.unref();
+  const disarm = guardRun(progress, cleanup, DEADLINE_MS);
   const started = new Date();
 
   try {
@@ -230,10 +221,8 @@ export async function main(argv: string[]): Promise<void> {
     });
     progress.info(`results written to ${resultsPath}`);
   } finally {
-    clearTimeout(deadline);
     await cleanup.runAll();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    disarm();
   }
 }
 

@@ -18,6 +18,7 @@ import type { StoreOptions } from '../src/config.js';
 import { barChart } from './lib/chart.js';
 import { positiveInt } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
+import { guardRun } from './lib/guard.js';
 import { machineInfo } from './lib/machine.js';
 import { databaseUrl, dropSchema, uniqueSchema } from './lib/pg.js';
 import { Progress } from './lib/progress.js';
@@ -78,6 +79,7 @@ export async function main(argv: string[]): Promise<void> {
   const report = new Report();
   const progress = new Progress();
   const cleanup = new Cleanup();
+  const disarm = guardRun(progress, cleanup, 10 * 60_000);
   const started = new Date();
   const dir = mkdtempSync(join(tmpdir(), 'cosmos-bench-dispatch-'));
   cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
@@ -132,6 +134,7 @@ export async function main(argv: string[]): Promise<void> {
     });
   } finally {
     await cleanup.runAll();
+    disarm();
   }
 }
 

@@ -11,6 +11,7 @@ import type { Store } from '../src/store/store.js';
 import type { EnqueueInput, LeasedMessage } from '../src/types.js';
 import { positiveInt } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
+import { guardRun } from './lib/guard.js';
 import { barChart } from './lib/chart.js';
 import { cpuMark } from './lib/cpu.js';
 import { machineInfo } from './lib/machine.js';
@@ -197,18 +198,7 @@ export async function main(argv: string[]): Promise<void> {
   const report = new Report();
   const progress = new Progress();
   const cleanup = new Cleanup();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    progress.info(`${signal}: cleaning up`);
-    void cleanup.runAll().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  // The whole run is meant to take a few minutes; a run that hangs somewhere must still end, and clean up.
-  const deadline = setTimeout(() => {
-    progress.info(`still running after ${DEADLINE_MS / 60_000} minutes: aborting`);
-    void cleanup.runAll().finally(() => process.exit(1));
-  }, DEADLINE_MS);
-  deadline.unref();
+  const disarm = guardRun(progress, cleanup, DEADLINE_MS);
 
   let places = 0;
   const ctx: Context = {
@@ -289,10 +279,8 @@ export async function main(argv: string[]): Promise<void> {
     });
     progress.info(`results written to ${resultsPath}`);
   } finally {
-    clearTimeout(deadline);
     await cleanup.runAll();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    disarm();
   }
 }
 
