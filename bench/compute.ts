@@ -10,6 +10,7 @@ import { FunctionRuntime, type InvocationResult } from '../src/functions/runtime
 import { Queue } from '../src/queue/queue.js';
 import { openStore } from '../src/store/open.js';
 import { encodeFrame, type EncodedFrame, type FrameSpec } from './functions/avif.js';
+import { intOption } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
 import { guardRun } from './lib/guard.js';
 import { cpuSample, CpuSampler, cpuWindow, type CpuSample, type CpuWindow } from './lib/cpu-sampler.js';
@@ -68,13 +69,7 @@ function parseSettings(argv: string[]): Settings {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  const int = (v: string | undefined, fallback: number, name: string, min = 1, max = Infinity): number => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`--${name} must be an integer in [${min}, ${max}], got "${v}"`);
-    return n;
-  };
+  const int = intOption;
   return {
     cores: int(values.cores, availableParallelism(), 'cores'),
     frames: values.frames === undefined ? undefined : int(values.frames, 0, 'frames'),

@@ -16,7 +16,7 @@ import { Queue } from '../src/queue/queue.js';
 import { openStore } from '../src/store/open.js';
 import type { StoreOptions } from '../src/config.js';
 import { barChart } from './lib/chart.js';
-import { positiveInt } from './lib/args.js';
+import { intOption } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
 import { guardRun } from './lib/guard.js';
 import { machineInfo } from './lib/machine.js';
@@ -55,7 +55,7 @@ function parseSettings(argv: string[]): Settings {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  const int = positiveInt;
+  const int = intOption;
   return {
     samples: int(values.samples, 6_000, 'samples'),
     rounds: 6,

@@ -9,7 +9,7 @@ import { openStore } from '../src/store/open.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
 import type { EnqueueInput, LeasedMessage } from '../src/types.js';
-import { positiveInt } from './lib/args.js';
+import { intOption } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
 import { guardRun } from './lib/guard.js';
 import { barChart } from './lib/chart.js';
@@ -127,7 +127,7 @@ function parseSettings(argv: string[]): Settings {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  const int = positiveInt;
+  const int = intOption;
   const mode = (v: string | undefined, name: string): Consumers['mode'] => {
     if (v === undefined || v === 'batch') return 'batch';
     if (v === 'work') return 'work';

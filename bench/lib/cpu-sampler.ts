@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
+import { machineCpuMs } from './cpu.js';
 
 /**
  * Where the CPU of a run went, sampled over time: this process (every thread: the main thread, worker
@@ -31,14 +31,8 @@ function machineTimes(): MachineTimes {
     const busyMs = user! + nice! + system! + irq! + softirq!;
     return { busyMs, stealMs: steal ?? 0, totalMs: busyMs + idle! + iowait! + (steal ?? 0) };
   } catch {
-    let busyMs = 0;
-    let totalMs = 0;
-    for (const c of os.cpus()) {
-      const t = c.times;
-      busyMs += t.user + t.nice + t.sys + t.irq;
-      totalMs += t.user + t.nice + t.sys + t.irq + t.idle;
-    }
-    return { busyMs, stealMs: 0, totalMs };
+    const { busy, total } = machineCpuMs();
+    return { busyMs: busy, stealMs: 0, totalMs: total };
   }
 }
 

@@ -55,11 +55,6 @@ export class Dispatcher {
     return true;
   }
 
-  /** Jobs waiting for a slot, oldest first. */
-  waitingJobs(): DispatchJob[] {
-    return [...this.entries.values()].map((e) => e.job);
-  }
-
   private pump(): void {
     for (let item = this.scheduler.next(); item; item = this.scheduler.next()) this.start(item.id);
   }

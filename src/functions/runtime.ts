@@ -9,7 +9,7 @@ import { retryDelay } from './backoff.js';
 import { bundle } from './bundler.js';
 import { Dispatcher } from './dispatcher.js';
 import { z } from 'zod';
-import { fn, type FunctionDefinition } from './define.js';
+import { FUNCTION_DEFAULTS, fn, type FunctionDefinition } from './define.js';
 import { CommandRunner } from './runtimes/command-runner.js';
 import type { CommandDefinition } from './runtimes/command.js';
 import { FunctionFailure } from './failure.js';
@@ -241,7 +241,7 @@ export class FunctionRuntime {
     this.running = true;
     this.abort = new AbortController();
     for (const reg of this.registry.list()) this.ensurePool(reg);
-    for (const name of Object.keys(this.o.warm)) this.threadPool(name, 512);
+    for (const name of Object.keys(this.o.warm)) this.threadPool(name, FUNCTION_DEFAULTS.shape.memoryMb);
     await Promise.all([...this.workerPools.values()].map((p) => p.warm()));
     for (const reg of this.registry.list()) this.startLoop(reg);
     this.keeper = setInterval(() => void this.keepLeases(), Math.max(100, this.o.leaseMs / 3));

@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { FunctionFailure } from '../../src/functions/failure.js';
 import {
   commandFn,
   isCommandDefinition,
   runCommand,
   type CommandFiles,
 } from '../../src/functions/runtimes/command.js';
+import { failureOf } from '../support/failures.js';
 
 // Real executables (coreutils and sh, run as programs: never through a shell of ours).
 
@@ -21,17 +21,6 @@ const saved = { secret: process.env.COSMOS_TEST_SECRET, allowed: process.env.COS
 /** A fresh output directory per invocation, as the runtime gives one. */
 function files(inputs: Record<string, string> = {}): CommandFiles {
   return { inputs, outDir: join(root, `out-${++n}`) };
-}
-
-async function failureOf(p: Promise<unknown>): Promise<FunctionFailure> {
-  const e = await p.then(
-    (v) => {
-      throw new Error(`expected a failure, got ${JSON.stringify(v)}`);
-    },
-    (e: unknown) => e,
-  );
-  expect(e).toBeInstanceOf(FunctionFailure);
-  return e as FunctionFailure;
 }
 
 /** Gone, or a zombie: killed and only waiting for its new parent to reap it. */

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CosmosError } from '../../src/errors.js';
 import { bundle } from '../../src/functions/bundler.js';
-import { FunctionFailure } from '../../src/functions/failure.js';
 import type { LogLevel } from '../../src/functions/protocol.js';
 import type { RunOptions } from '../../src/functions/runtimes/runner.js';
 import {
@@ -15,6 +14,7 @@ import {
   sandboxExecArgv,
   type SandboxOptions,
 } from '../../src/functions/runtimes/sandbox-runner.js';
+import { failureOf } from '../support/failures.js';
 
 // Real child processes under Node's permission model: every denial below is attempted by code inside the
 // sandbox, and asserted on what reached the parent. Run on Node 20 and on Node 24 (see docs/sandbox.md).
@@ -58,17 +58,6 @@ function call(
     },
     { timeoutMs: 10_000, ...options },
   );
-}
-
-async function failureOf(p: Promise<unknown>): Promise<FunctionFailure> {
-  const e = await p.then(
-    (v) => {
-      throw new Error(`expected a failure, got ${JSON.stringify(v)}`);
-    },
-    (e: unknown) => e,
-  );
-  expect(e).toBeInstanceOf(FunctionFailure);
-  return e as FunctionFailure;
 }
 
 function alive(pid: number): boolean {

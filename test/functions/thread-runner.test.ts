@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle } from '../../src/functions/bundler.js';
-import { FunctionFailure } from '../../src/functions/failure.js';
 import type { RunInput } from '../../src/functions/runtimes/runner.js';
 import { ThreadRunner } from '../../src/functions/runtimes/thread-runner.js';
+import { failureOf } from '../support/failures.js';
 
 let dir: string;
 let module: string;
@@ -35,23 +35,14 @@ const call = (name: string, input: unknown, extra: Partial<RunInput> = {}): RunI
   ...extra,
 });
 
-async function failure(p: Promise<unknown>): Promise<FunctionFailure> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(FunctionFailure);
-  return e as FunctionFailure;
-}
-
 describe('thread runner', () => {
   it('runs a handler with validated input and output', async () => {
     const r = start();
     await r.ready;
     expect(await r.run(call('echo', { n: 7 }), { timeoutMs: 5_000 })).toEqual({ n: 7 });
-    const bad = await failure(r.run(call('echo', { n: 'x' }), { timeoutMs: 5_000 }));
+    const bad = await failureOf(r.run(call('echo', { n: 'x' }), { timeoutMs: 5_000 }));
     expect(bad).toMatchObject({ failure: 'input', code: 'function_input_invalid', retryable: false });
-    const out = await failure(r.run(call('badOutput', {}), { timeoutMs: 5_000 }));
+    const out = await failureOf(r.run(call('badOutput', {}), { timeoutMs: 5_000 }));
     expect(out).toMatchObject({ failure: 'output', retryable: false });
     expect(r.dead).toBe(false);
   });
@@ -61,10 +52,10 @@ describe('thread runner', () => {
     await r.ready;
     const started = Date.now();
     const collateral = r.run(call('slow', { ms: 10_000 }, { invocationId: 'other' }), { timeoutMs: 20_000 });
-    const f = await failure(r.run(call('spin', {}), { timeoutMs: 300 }));
+    const f = await failureOf(r.run(call('spin', {}), { timeoutMs: 300 }));
     expect(f).toMatchObject({ failure: 'timeout', code: 'function_timeout', retryable: true });
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(await failure(collateral)).toMatchObject({ failure: 'worker_crash' });
+    expect(await failureOf(collateral)).toMatchObject({ failure: 'worker_crash' });
     expect(r.dead).toBe(true);
   });
 
@@ -72,7 +63,7 @@ describe('thread runner', () => {
     const r = start(32);
     await r.ready;
     const died = new Promise<string>((resolve) => r.onDeath(resolve));
-    const f = await failure(r.run(call('hog', {}), { timeoutMs: 30_000 }));
+    const f = await failureOf(r.run(call('hog', {}), { timeoutMs: 30_000 }));
     expect(f).toMatchObject({ failure: 'out_of_memory', code: 'function_out_of_memory', retryable: false });
     expect(await died).toMatch(/out of memory/);
     expect(r.dead).toBe(true);
@@ -81,10 +72,10 @@ describe('thread runner', () => {
   it('carries a handler error, and NonRetryableError stops retries', async () => {
     const r = start();
     await r.ready;
-    const f = await failure(r.run(call('flaky', { failUntil: 3 }), { timeoutMs: 5_000 }));
+    const f = await failureOf(r.run(call('flaky', { failUntil: 3 }), { timeoutMs: 5_000 }));
     expect(f).toMatchObject({ failure: 'user', code: 'function_failed', retryable: true });
     expect(f.message).toMatch(/attempt 1 fails/);
-    expect(await failure(r.run(call('refuse', {}), { timeoutMs: 5_000 }))).toMatchObject({
+    expect(await failureOf(r.run(call('refuse', {}), { timeoutMs: 5_000 }))).toMatchObject({
       retryable: false,
     });
   });
