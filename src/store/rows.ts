@@ -6,6 +6,7 @@ import {
   type QueueInfo,
   type StateCounts,
 } from '../types.js';
+import type { ExecutionFilter, ExecutionRow, TraceRow } from './store.js';
 
 /** A `queues` row as both dialects return it (SQLite gives 0/1 for booleans, pg gives strings for bigint). */
 export interface QueueRow {
@@ -89,4 +90,68 @@ export function messageRowToMessage(r: MessageRow): Message<string> {
     finishedAt: numOrNull(r.finished_at),
     lastError: r.last_error,
   };
+}
+
+/** An `executions` row as both dialects return it. */
+export interface ExecutionDbRow {
+  id: string;
+  workflow: string;
+  version: string;
+  status: string;
+  priority: number | string;
+  parent_id: string | null;
+  seq: number;
+  doc: string;
+  created_at: number | string;
+  updated_at: number | string;
+  finished_at: number | string | null;
+  owner: string | null;
+  owner_until: number | string | null;
+}
+
+export function executionFromDb(r: ExecutionDbRow): ExecutionRow {
+  return {
+    id: r.id,
+    workflow: r.workflow,
+    version: r.version,
+    status: r.status,
+    priority: Number(r.priority),
+    parentId: r.parent_id,
+    seq: Number(r.seq),
+    doc: r.doc,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    finishedAt: r.finished_at === null ? null : Number(r.finished_at),
+    owner: r.owner,
+    ownerUntil: r.owner_until === null ? null : Number(r.owner_until),
+  };
+}
+
+export interface TraceDbRow {
+  execution_id: string;
+  seq: number;
+  at: number | string;
+  events: string;
+}
+
+export function traceFromDb(r: TraceDbRow): TraceRow {
+  return { executionId: r.execution_id, seq: Number(r.seq), at: Number(r.at), events: r.events };
+}
+
+/** Text for a LIKE pattern, matched literally (with `ESCAPE '\'`). */
+export function likeEscape(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** Whether a row passes a list filter's conditions other than its text search (see listExecutions). */
+export function matches(row: ExecutionRow, f: ExecutionFilter): boolean {
+  return (
+    (f.workflow === undefined || row.workflow === f.workflow) &&
+    (f.status === undefined || row.status === f.status) &&
+    (f.parentId === undefined || row.parentId === f.parentId) &&
+    (f.service === undefined || row.workflow.startsWith(`${f.service}.`)) &&
+    (f.before === undefined ||
+      row.createdAt < f.before.createdAt ||
+      (row.createdAt === f.before.createdAt && row.id < f.before.id))
+  );
 }

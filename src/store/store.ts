@@ -20,6 +20,8 @@ import type {
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly queue: QueueStore;
+  readonly workflow: WorkflowStore;
+  readonly services: ServiceStore;
   /** Signals that messages may have become available; fed by local commits and, on PostgreSQL, by NOTIFY. */
   readonly wakeups: Wakeups;
   /** The highest migration version applied. */
@@ -102,3 +104,114 @@ export interface QueueStore {
 
 /** An idempotency conflict whose existing row was collected before it could be read: enqueue again. */
 export class RetryEnqueue extends Error {}
+
+/** An execution as stored: the document and the columns that queries filter on. */
+export interface ExecutionRow {
+  id: string;
+  workflow: string;
+  version: string;
+  status: string;
+  priority: number;
+  parentId: string | null;
+  /** Steps committed; a step writes seq + 1 only where seq is still what it read. */
+  seq: number;
+  doc: string;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  /** The node running some of the execution's invocations itself (not as queue messages), and until when. */
+  owner: string | null;
+  ownerUntil: number | null;
+}
+
+/** The trace events one commit made durable, as a JSON array (see TraceEvent). */
+export interface TraceRow {
+  executionId: string;
+  /** The execution's commit sequence. */
+  seq: number;
+  at: number;
+  events: string;
+}
+
+/**
+ * One workflow step as it commits (SPEC §2, the transactional outbox): the execution's new document, its
+ * trace lines and the messages it sends, all or nothing.
+ */
+export interface StepWrite {
+  /** The execution after the step; `row.seq` is the sequence read plus one, and 1 creates the execution. */
+  row: ExecutionRow;
+  /**
+   * The step runs none of the execution's local invocations itself, but some are still out (another node
+   * runs them, or ran them and died): the row keeps its owner and owner_until, so this step neither takes
+   * the work over nor hides a lapse from the sweep. A row without an owner takes `row.owner` and
+   * `row.ownerUntil` instead.
+   */
+  keepOwner?: boolean;
+  /** Its trace events, a JSON array; null when it has none. */
+  trace: string | null;
+  /** Messages it sends: queued invocations, events, timers. */
+  enqueue: NewMessage[];
+  /** Signal messages the step applies, recorded so a redelivery is recognised. */
+  signals: number[];
+}
+
+export type StepOutcome =
+  | { ok: true }
+  /** Another evaluator committed first (or the execution exists already): re-read and decide again. */
+  | { ok: false; reason: 'conflict' };
+
+export interface ExecutionFilter {
+  workflow?: string;
+  /** Executions of a service's operations (workflows named `service.operation`). */
+  service?: string;
+  /** Text search: an execution id, or text anywhere in its document (input, state, output, error). */
+  q?: string;
+  status?: string;
+  parentId?: string;
+  limit: number;
+  /** Cursor: rows created before this (created_at, id). */
+  before?: { createdAt: number; id: string };
+}
+
+export interface WorkflowStore {
+  /** Each step commits or conflicts alone; steps given together share one commit where the store can. */
+  commitSteps(steps: StepWrite[], now: number): Promise<StepOutcome[]>;
+  /** Extends `owner`'s hold on executions it still owns. */
+  renewOwnership(ids: string[], owner: string, until: number): Promise<void>;
+  /**
+   * Running executions whose owner stopped renewing before `now`, this node's included: an owner renews
+   * only what it runs, so a lapsed row of its own holds invocations it does not run.
+   */
+  lapsedOwnership(now: number, limit: number): Promise<string[]>;
+  getExecutions(ids: string[]): Promise<ExecutionRow[]>;
+  listExecutions(filter: ExecutionFilter): Promise<ExecutionRow[]>;
+  /** How many executions there are in each status. */
+  countByStatus(): Promise<Record<string, number>>;
+  /** Open executions of a workflow on any version but `version` (for re-evaluation on upgrade). */
+  openOnOtherVersions(workflow: string, version: string): Promise<{ id: string; version: string }[]>;
+  signalApplied(executionId: string, messageId: number): Promise<boolean>;
+  trace(executionId: string): Promise<TraceRow[]>;
+  /** Ids of messages by idempotency key on one queue (to withdraw an execution's requests). */
+  messageIds(queue: string, keys: string[]): Promise<number[]>;
+}
+
+/** A deployed service as the store keeps it (see migration services). */
+export interface ServiceRecord {
+  name: string;
+  owner: { team: string; contact?: string };
+  description?: string;
+  calls: string[];
+  secrets: string[];
+  /** The deployed description (operations, functions, versions), JSON-serializable. */
+  definition: Record<string, unknown>;
+  deployedAt: number;
+}
+
+/** Services as data: owners and the call graph, for the API, the UI and vulnerability mapping. */
+export interface ServiceStore {
+  /** Writes the records (replacing what a service declared before, its calls included), in one transaction. */
+  save(records: ServiceRecord[]): Promise<void>;
+  list(): Promise<ServiceRecord[]>;
+  /** Every service that calls `name`, directly or through others, nearest first. */
+  callersOf(name: string): Promise<{ name: string; depth: number }[]>;
+}

@@ -337,6 +337,12 @@ export class PostgresQueueStore implements QueueStore {
     return rows.map((r) => Number(r.id));
   }
 
+  /** Ids of messages by idempotency key. */
+  async idsByKeys(queue: string, keys: string[]): Promise<number[]> {
+    const rows = await this.run<{ id: string }>('findByIdempotencyKeys', [keys.map(() => queue), keys]);
+    return rows.map((r) => Number(r.id));
+  }
+
   async fail(items: FailItem[], now: number): Promise<{ id: number; state: MessageState }[]> {
     if (items.length === 0) return [];
     const { args, kept } = compactRefs(items.map((f) => f.lease));

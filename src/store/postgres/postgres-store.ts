@@ -6,6 +6,8 @@ import { loadMigrations, planMigrations, type AppliedMigration } from '../migrat
 import type { Store } from '../store.js';
 import { Listener } from './listener.js';
 import { PostgresQueueStore } from './postgres-queue.js';
+import { PostgresServiceStore } from './postgres-services.js';
+import { PostgresWorkflowStore } from './postgres-workflow.js';
 import { pgQueries as q } from './queries.js';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -17,6 +19,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export class PostgresStore implements Store {
   readonly dialect = 'postgres';
   readonly queue: PostgresQueueStore;
+  readonly workflow: PostgresWorkflowStore;
+  readonly services: PostgresServiceStore;
   private closed = false;
 
   private constructor(
@@ -26,6 +30,8 @@ export class PostgresStore implements Store {
     private readonly listener: Listener | undefined,
   ) {
     this.queue = new PostgresQueueStore(pool, channelFor(schema), this.wakeups);
+    this.workflow = new PostgresWorkflowStore(pool, this.queue, channelFor(schema));
+    this.services = new PostgresServiceStore(pool);
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
@@ -72,6 +78,7 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.listener?.close();
+    await this.workflow.close();
     await this.pool.end();
   }
 }

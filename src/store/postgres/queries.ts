@@ -1,3 +1,5 @@
+import type { ExecutionFilter } from '../store.js';
+import { likeEscape } from '../rows.js';
 /**
  * Every SQL statement the PostgreSQL store runs, by name. Migration 0002 explains the tables: a message's
  * state is which of ready / leases / finished holds it. Tables resolve through the connection's search_path
@@ -310,3 +312,158 @@ export const pgQueries = {
       (SELECT min(visible_at) FROM ready WHERE queue = $1 AND delayed),
       (SELECT min(expires_at) FROM leases WHERE queue = $1)) AS t`,
 } as const;
+
+/** The workflow store's statements (executions, their trace, applied signals). */
+export const pgWorkflowQueries = {
+  signalApplied: `SELECT 1 FROM applied_signals WHERE execution_id = $1 AND message_id = $2`,
+  getExecutions: `SELECT * FROM executions WHERE id = ANY($1::text[])`,
+  countByStatus: `SELECT status, count(*)::int AS n FROM executions GROUP BY status`,
+  openOnOtherVersions: `
+    SELECT id, version FROM executions WHERE workflow = $1 AND status = 'running' AND version <> $2`,
+  trace: `SELECT * FROM execution_events WHERE execution_id = $1 ORDER BY id`,
+  renewOwnership: `UPDATE executions SET owner_until = $3 WHERE id = ANY($1::text[]) AND owner = $2`,
+  lapsedOwnership: `
+    SELECT id FROM executions
+    WHERE owner IS NOT NULL AND owner_until < $1 AND status = 'running'
+    ORDER BY owner_until LIMIT $2`,
+} as const;
+
+/** Which parts a group of workflow steps needs; each combination is its own prepared statement. */
+export interface StepParts {
+  insert: boolean;
+  update: boolean;
+  finished: boolean;
+  trace: boolean;
+  signals: boolean;
+  outbox: boolean;
+}
+
+const stepStatements = new Map<string, string>();
+
+/**
+ * A group of workflow steps as one statement, so one round trip and one commit (SPEC §2, the outbox): the
+ * executions inserted or moved past their sequence check, their trace, applied signals, and the messages
+ * they send. Only the parts a group needs are in its statement, since each part costs executor time even
+ * when empty. If an execution fails its check, cosmos_steps_written raises and nothing is written.
+ * Parameters, in order: the 14 execution arrays; trace (4) and signals (2) when present; the outbox (7)
+ * with now and the channel; the expected count.
+ */
+export function commitStepsSql(parts: StepParts): { name: string; text: string } {
+  const key = Object.values(parts)
+    .map((b) => (b ? 1 : 0))
+    .join('');
+  let text = stepStatements.get(key);
+  if (text === undefined) {
+    text = buildCommitSteps(parts);
+    stepStatements.set(key, text);
+  }
+  return { name: `wf_commit_${key}`, text };
+}
+
+function buildCommitSteps(p: StepParts): string {
+  let n = 0;
+  const next = (type: string): string => `$${++n}::${type}`;
+  const args = (...types: string[]): string => types.map(next).join(', ');
+  const ctes = [
+    `ex_in AS (
+      SELECT * FROM unnest(${args('text[]', 'text[]', 'text[]', 'text[]', 'bigint[]', 'text[]', 'integer[]', 'text[]', 'bigint[]', 'bigint[]', 'bigint[]', 'text[]', 'bigint[]', 'boolean[]')})
+        AS x(id, workflow, version, status, priority, parent_id, seq, doc, created_at, updated_at, finished_at,
+             owner, owner_until, keep_owner))`,
+  ];
+  if (p.insert)
+    ctes.push(`ins_x AS (
+      INSERT INTO executions (id, workflow, version, status, priority, parent_id, seq, doc, created_at,
+                              updated_at, finished_at, owner, owner_until)
+      SELECT id, workflow, version, status, priority, parent_id, seq, doc, created_at, updated_at, finished_at,
+             owner, owner_until
+      FROM ex_in WHERE seq = 1 ON CONFLICT (id) DO NOTHING RETURNING id)`);
+  if (p.update)
+    ctes.push(`upd_x AS (
+      UPDATE executions e SET version = x.version, status = x.status, priority = x.priority, seq = x.seq,
+        doc = x.doc, updated_at = x.updated_at, finished_at = x.finished_at,
+        owner = CASE WHEN x.keep_owner AND e.owner IS NOT NULL THEN e.owner ELSE x.owner END,
+        owner_until = CASE WHEN x.keep_owner AND e.owner IS NOT NULL THEN e.owner_until ELSE x.owner_until END
+      FROM ex_in x WHERE x.seq > 1 AND e.id = x.id AND e.seq = x.seq - 1
+      RETURNING e.id)`);
+  if (p.trace)
+    ctes.push(`tr AS (
+      INSERT INTO execution_events (execution_id, seq, at, events)
+      SELECT * FROM unnest(${args('text[]', 'integer[]', 'bigint[]', 'text[]')}))`);
+  if (p.signals)
+    ctes.push(`sig AS (
+      INSERT INTO applied_signals (execution_id, message_id)
+      SELECT * FROM unnest(${args('text[]', 'bigint[]')}) ON CONFLICT DO NOTHING)`);
+  if (p.finished)
+    ctes.push(`unsig AS (
+      DELETE FROM applied_signals WHERE execution_id IN (SELECT id FROM ex_in WHERE finished_at IS NOT NULL))`);
+  if (p.outbox) {
+    const m = args('text[]', 'text[]', 'bigint[]', 'integer[]', 'text[]', 'text[]', 'integer[]');
+    const now = next('bigint');
+    ctes.push(`m_in AS (
+      SELECT *, row_number() OVER () AS ord
+      FROM unnest(${m}) AS m(queue, payload, priority, delay_ms, ikey, xkey, max_attempts))`);
+    ctes.push(`ins_m AS (
+      INSERT INTO messages (queue, priority, payload, idempotency_key, exclusivity_key, max_attempts, visible_at,
+                            created_at)
+      SELECT m.queue, m.priority, m.payload, m.ikey, m.xkey, coalesce(m.max_attempts, q.max_attempts),
+             ${now} + coalesce(m.delay_ms, q.delay_ms), ${now}
+      FROM m_in m JOIN queues q ON q.name = m.queue ORDER BY m.ord
+      ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+      RETURNING id, queue, priority, visible_at)`);
+    ctes.push(`queued AS (
+      INSERT INTO ready (id, queue, priority, visible_at, delayed)
+      SELECT id, queue, priority, visible_at, visible_at > ${now} FROM ins_m)`);
+    ctes.push(WAKE('ins_m', next('text')).trim());
+  }
+  const written = [
+    ...(p.insert ? ['(SELECT count(*) FROM ins_x)'] : []),
+    ...(p.update ? ['(SELECT count(*) FROM upd_x)'] : []),
+  ];
+  return `
+    WITH ${ctes.join(',\n    ')}
+    SELECT cosmos_steps_written(${written.join(' + ') || '0'}, ${next('bigint')}) AS written${
+      p.outbox ? ', (SELECT count(*) FROM woken) AS woken' : ''
+    }`;
+}
+
+/** The service store's statements (deployed services and their declared calls). */
+export const pgServiceQueries = {
+  upsertService: `
+    INSERT INTO services (name, owner_team, owner_contact, description, secrets, definition, deployed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (name) DO UPDATE SET owner_team = excluded.owner_team, owner_contact = excluded.owner_contact,
+      description = excluded.description, secrets = excluded.secrets, definition = excluded.definition,
+      deployed_at = excluded.deployed_at`,
+  replaceCalls: `
+    WITH gone AS (DELETE FROM service_calls WHERE caller = $1)
+    INSERT INTO service_calls (caller, callee) SELECT $1, unnest($2::text[])`,
+  listServices: `
+    SELECT s.*, (SELECT json_agg(callee)::text FROM service_calls c WHERE c.caller = s.name) AS calls
+    FROM services s ORDER BY s.name`,
+  callersOf: `
+    WITH RECURSIVE up(name, depth) AS (
+      SELECT caller, 1 FROM service_calls WHERE callee = $1
+      UNION
+      SELECT c.caller, up.depth + 1 FROM service_calls c JOIN up ON c.callee = up.name WHERE up.depth < 64
+    )
+    SELECT name, min(depth)::int AS depth FROM up GROUP BY name ORDER BY depth, name`,
+} as const;
+
+/**
+ * The executions list with only the filters given, newest first. Sent unnamed, so PostgreSQL plans it with
+ * its values (a catch-all `($1 IS NULL OR …)` statement gets a generic plan that scans the table).
+ */
+export function listExecutionsQuery(f: ExecutionFilter): { text: string; values: unknown[] } {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const p = (v: unknown): string => `$${values.push(v)}`;
+  if (f.workflow !== undefined) where.push(`workflow = ${p(f.workflow)}`);
+  if (f.status !== undefined) where.push(`status = ${p(f.status)}`);
+  if (f.parentId !== undefined) where.push(`parent_id = ${p(f.parentId)}`);
+  if (f.before) where.push(`(created_at, id) < (${p(f.before.createdAt)}::bigint, ${p(f.before.id)}::text)`);
+  if (f.service !== undefined) where.push(`workflow LIKE ${p(`${likeEscape(f.service)}.%`)} ESCAPE '\\'`);
+  if (f.q !== undefined) where.push(`doc ILIKE ${p(`%${likeEscape(f.q)}%`)} ESCAPE '\\'`);
+  const text = `SELECT * FROM executions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY created_at DESC, id DESC LIMIT ${p(f.limit)}`;
+  return { text, values };
+}

@@ -1,3 +1,5 @@
+import type { ExecutionFilter } from '../store.js';
+import { likeEscape } from '../rows.js';
 /** Every SQL statement the SQLite store runs, by name. Filters are appended by `metadataFilter`. */
 
 const FINISHED = `('completed', 'canceled', 'errored')`;
@@ -93,4 +95,84 @@ export const sqliteQueries = {
 /** `AND json_extract(metadata, '$."k"') = @f0 …`; keys are validated by the facade, values are bound. */
 export function metadataFilter(keys: string[]): string {
   return keys.map((k, i) => ` AND json_extract(metadata, '$."${k}"') = @f${i}`).join('');
+}
+
+/** The workflow store's statements (executions, their trace, applied signals). */
+export const sqliteWorkflowQueries = {
+  insertExecution: `
+    INSERT INTO executions (id, workflow, version, status, priority, parent_id, seq, doc, created_at, updated_at,
+                            finished_at, owner, owner_until)
+    VALUES (@id, @workflow, @version, @status, @priority, @parentId, @seq, @doc, @createdAt, @updatedAt,
+            @finishedAt, @owner, @ownerUntil)
+    ON CONFLICT (id) DO NOTHING`,
+  updateExecution: `
+    UPDATE executions SET version = @version, status = @status, priority = @priority, seq = @seq, doc = @doc,
+      updated_at = @updatedAt, finished_at = @finishedAt,
+      owner = CASE WHEN @keepOwner AND owner IS NOT NULL THEN owner ELSE @owner END,
+      owner_until = CASE WHEN @keepOwner AND owner IS NOT NULL THEN owner_until ELSE @ownerUntil END
+    WHERE id = @id AND seq = @seq - 1`,
+  renewOwnership: `UPDATE executions SET owner_until = @until WHERE id = @id AND owner = @owner`,
+  lapsedOwnership: `
+    SELECT id FROM executions
+    WHERE owner IS NOT NULL AND owner_until < @now AND status = 'running'
+    ORDER BY owner_until LIMIT @limit`,
+  insertTrace: `
+    INSERT INTO execution_events (execution_id, seq, at, events) VALUES (?, ?, ?, ?)`,
+  insertSignal: `INSERT INTO applied_signals (execution_id, message_id) VALUES (?, ?)`,
+  dropSignals: `DELETE FROM applied_signals WHERE execution_id = ?`,
+  signalApplied: `SELECT 1 FROM applied_signals WHERE execution_id = ? AND message_id = ?`,
+  getExecution: `SELECT * FROM executions WHERE id = ?`,
+  countByStatus: `SELECT status, count(*) AS n FROM executions GROUP BY status`,
+  openOnOtherVersions: `
+    SELECT id, version FROM executions WHERE workflow = ? AND status = 'running' AND version <> ?`,
+  trace: `SELECT * FROM execution_events WHERE execution_id = ? ORDER BY id`,
+  messageIdByKey: `SELECT id FROM messages WHERE queue = ? AND idempotency_key = ?`,
+} as const;
+
+const CALLERS = `
+  WITH RECURSIVE up(name, depth) AS (
+    SELECT caller, 1 FROM service_calls WHERE callee = ?
+    UNION
+    SELECT c.caller, up.depth + 1 FROM service_calls c JOIN up ON c.callee = up.name WHERE up.depth < 64
+  )
+  SELECT name, min(depth) AS depth FROM up GROUP BY name ORDER BY depth, name`;
+
+/** The service store's statements (deployed services and their declared calls). */
+export const sqliteServiceQueries = {
+  upsertService: `
+    INSERT INTO services (name, owner_team, owner_contact, description, secrets, definition, deployed_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET owner_team = excluded.owner_team, owner_contact = excluded.owner_contact,
+      description = excluded.description, secrets = excluded.secrets, definition = excluded.definition,
+      deployed_at = excluded.deployed_at`,
+  dropCalls: `DELETE FROM service_calls WHERE caller = ?`,
+  insertCall: `INSERT INTO service_calls (caller, callee) VALUES (?, ?)`,
+  listServices: `
+    SELECT s.*, (SELECT json_group_array(callee) FROM service_calls c WHERE c.caller = s.name) AS calls
+    FROM services s ORDER BY s.name`,
+  callersOf: CALLERS,
+} as const;
+
+/**
+ * The executions list with only the filters given, newest first: one statement per combination, so each gets
+ * a plan that uses its index (a catch-all `(@x IS NULL OR …)` statement scans the table for every filter).
+ */
+export function listExecutionsSql(f: ExecutionFilter): { sql: string; params: Record<string, unknown> } {
+  const where: string[] = [];
+  const params: Record<string, unknown> = { limit: f.limit };
+  const add = (cond: string, values: Record<string, unknown>): void => {
+    where.push(cond);
+    Object.assign(params, values);
+  };
+  if (f.workflow !== undefined) add('workflow = @workflow', { workflow: f.workflow });
+  if (f.status !== undefined) add('status = @status', { status: f.status });
+  if (f.parentId !== undefined) add('parent_id = @parentId', { parentId: f.parentId });
+  if (f.before)
+    add('(created_at, id) < (@beforeAt, @beforeId)', { beforeAt: f.before.createdAt, beforeId: f.before.id });
+  if (f.service !== undefined)
+    add("workflow LIKE @service ESCAPE '\\'", { service: `${likeEscape(f.service)}.%` });
+  if (f.q !== undefined) add("doc LIKE @q ESCAPE '\\'", { q: `%${likeEscape(f.q)}%` });
+  const sql = `SELECT * FROM executions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY created_at DESC, id DESC LIMIT @limit`;
+  return { sql, params };
 }

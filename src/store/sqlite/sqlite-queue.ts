@@ -20,7 +20,7 @@ import {
 } from '../rows.js';
 import type { FailItem, NewMessage, QueueDefinition, QueueStore, SettleReport } from '../store.js';
 import type { Database, Statement } from './driver.js';
-import type { GroupCommit } from './group-commit.js';
+import type { GroupCommit, TxContext } from './group-commit.js';
 import { metadataFilter, sqliteQueries as q } from './queries.js';
 
 type Stmts = { [K in keyof typeof q]: Statement };
@@ -74,42 +74,45 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   enqueue(messages: NewMessage[], now: number): Promise<EnqueueResult[]> {
-    return this.tx.run((tx) => {
-      const configs = new Map<string, QueueInfo>();
-      for (const m of messages) {
-        if (configs.has(m.queue)) continue;
-        const row = this.s.getQueue.get(m.queue) as QueueRow | undefined;
-        if (!row) throw new NotFoundError('queue', m.queue);
-        configs.set(m.queue, queueRowToInfo(row));
-      }
-      const paused = [...configs.values()].filter((c) => c.enqueuePaused).map((c) => c.name);
-      if (paused.length > 0) throw new QueuePausedError(paused);
-      const results = messages.map((m): EnqueueResult => {
-        const cfg = configs.get(m.queue)!;
-        if (m.exclusivityKey !== null && !cfg.exclusive) throw new QueueNotExclusiveError(m.queue);
-        const delay = m.delayMs ?? cfg.delayMs;
-        const row = this.s.insertMessage.get({
-          queue: m.queue,
-          state: delay > 0 ? 'invisible' : 'pending',
-          priority: m.priority,
-          payload: m.payload,
-          metadata: m.metadata ? JSON.stringify(m.metadata) : null,
-          idempotencyKey: m.idempotencyKey,
-          exclusivityKey: m.exclusivityKey,
-          maxAttempts: m.maxAttempts ?? cfg.maxAttempts,
-          visibleAt: now + delay,
-          now,
-        }) as { id: number; state: MessageState } | undefined;
-        if (row) return { id: row.id, created: true, state: row.state };
-        const existing = this.s.findByIdempotencyKey.get(m.queue, m.idempotencyKey) as {
-          id: number;
-          state: MessageState;
-        };
-        return { id: existing.id, created: false, state: existing.state };
-      });
-      this.wakeAfter(tx, configs.keys());
-      return results;
+    return this.tx.run((tx) => this.enqueueIn(tx, messages, now));
+  }
+
+  /** enqueue() inside a caller's group-commit operation (the workflow outbox commits with its step). */
+  enqueueIn(tx: TxContext, messages: NewMessage[], now: number): EnqueueResult[] {
+    const configs = new Map<string, QueueInfo>();
+    for (const m of messages) {
+      if (configs.has(m.queue)) continue;
+      const row = this.s.getQueue.get(m.queue) as QueueRow | undefined;
+      if (!row) throw new NotFoundError('queue', m.queue);
+      configs.set(m.queue, queueRowToInfo(row));
+    }
+    const paused = [...configs.values()].filter((c) => c.enqueuePaused).map((c) => c.name);
+    if (paused.length > 0) throw new QueuePausedError(paused);
+    const results = messages.map((m): EnqueueResult => {
+      const cfg = configs.get(m.queue)!;
+      if (m.exclusivityKey !== null && !cfg.exclusive) throw new QueueNotExclusiveError(m.queue);
+      const delay = m.delayMs ?? cfg.delayMs;
+      const row = this.s.insertMessage.get({
+        queue: m.queue,
+        state: delay > 0 ? 'invisible' : 'pending',
+        priority: m.priority,
+        payload: m.payload,
+        metadata: m.metadata ? JSON.stringify(m.metadata) : null,
+        idempotencyKey: m.idempotencyKey,
+        exclusivityKey: m.exclusivityKey,
+        maxAttempts: m.maxAttempts ?? cfg.maxAttempts,
+        visibleAt: now + delay,
+        now,
+      }) as { id: number; state: MessageState } | undefined;
+      if (row) return { id: row.id, created: true, state: row.state };
+      const existing = this.s.findByIdempotencyKey.get(m.queue, m.idempotencyKey) as {
+        id: number;
+        state: MessageState;
+      };
+      return { id: existing.id, created: false, state: existing.state };
     });
+    this.wakeAfter(tx, configs.keys());
+    return results;
   }
 
   dequeue(req: DequeueRequest & { token: string }, now: number): Promise<LeasedMessage<string>[]> {
@@ -141,19 +144,21 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   complete(leases: LeaseRef[], now: number): Promise<number[]> {
-    return this.tx.run((tx) => {
-      const done: number[] = [];
-      const freed: string[] = [];
-      for (const l of leases) {
-        const row = this.s.complete.get({ id: l.id, token: l.token, now }) as KeyedRow | undefined;
-        if (!row) continue;
-        done.push(l.id);
-        if (row.exclusivity_key !== null) freed.push(row.queue);
-      }
-      // A freed exclusivity value lets the next message of that value go: wake its consumers.
-      this.wakeAfter(tx, freed);
-      return done;
-    });
+    return this.tx.run((tx) => this.completeIn(tx, leases, now));
+  }
+
+  private completeIn(tx: TxContext, leases: LeaseRef[], now: number): number[] {
+    const done: number[] = [];
+    const freed: string[] = [];
+    for (const l of leases) {
+      const row = this.s.complete.get({ id: l.id, token: l.token, now }) as KeyedRow | undefined;
+      if (!row) continue;
+      done.push(l.id);
+      if (row.exclusivity_key !== null) freed.push(row.queue);
+    }
+    // A freed exclusivity value lets the next message of that value go: wake its consumers.
+    this.wakeAfter(tx, freed);
+    return done;
   }
 
   fail(items: FailItem[], now: number): Promise<{ id: number; state: MessageState }[]> {

@@ -8,6 +8,8 @@ import { CosmosError } from '../../errors.js';
 import { Database } from './driver.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteQueueStore } from './sqlite-queue.js';
+import { SqliteServiceStore } from './sqlite-services.js';
+import { SqliteWorkflowStore } from './sqlite-workflow.js';
 
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)`;
@@ -20,6 +22,8 @@ export class SqliteStore implements Store {
   readonly dialect = 'sqlite';
   readonly wakeups = new Wakeups();
   readonly queue: SqliteQueueStore;
+  readonly workflow: SqliteWorkflowStore;
+  readonly services: SqliteServiceStore;
   readonly groupCommit: GroupCommit;
 
   private constructor(
@@ -28,6 +32,8 @@ export class SqliteStore implements Store {
   ) {
     this.groupCommit = new GroupCommit(db, options.maxGroupSize ?? 1000);
     this.queue = new SqliteQueueStore(db, this.groupCommit, this.wakeups);
+    this.workflow = new SqliteWorkflowStore(db, this.groupCommit, this.queue);
+    this.services = new SqliteServiceStore(db, this.groupCommit);
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {

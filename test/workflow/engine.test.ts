@@ -1,0 +1,434 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FunctionRuntime } from '../../src/functions/runtime.js';
+import { Queue } from '../../src/queue/queue.js';
+import type { Store } from '../../src/store/store.js';
+import { rule, rules } from '../../src/workflow/define.js';
+import { WorkflowEngine, type WorkflowEngineOptions } from '../../src/workflow/engine.js';
+import { newExecution, step } from '../../src/workflow/evaluate.js';
+import { EVENTS_QUEUE } from '../../src/workflow/events.js';
+import { storeKinds, type TestPlace } from '../support/stores.js';
+import { encodeDag, encodeRules } from '../fixtures/workflows/encode.js';
+import * as encodeFns from '../fixtures/workflows/encode.js';
+import * as steps from '../fixtures/workflows/steps.js';
+import * as basic from '../fixtures/functions/basic.js';
+import { openBlobStore } from '../../src/store/blobs/open-blobs.js';
+
+const ENCODE = 'test/fixtures/workflows/encode.ts';
+const STEPS = 'test/fixtures/workflows/steps.ts';
+const BASIC = 'test/fixtures/functions/basic.ts';
+
+describe.each(storeKinds)('workflow engine on $name', (kind) => {
+  let place: TestPlace;
+  let store: Store;
+  let queue: Queue;
+  let dir: string;
+  const nodes: { engine: WorkflowEngine; runtime: FunctionRuntime }[] = [];
+
+  beforeEach(async () => {
+    place = kind.place();
+    store = await place.open();
+    queue = new Queue(store);
+    dir = mkdtempSync(join(tmpdir(), 'cosmos-wf-'));
+  });
+  afterEach(async () => {
+    for (const n of nodes.splice(0)) {
+      await n.engine.stop();
+      await n.runtime.stop();
+    }
+    await queue.close();
+    await store.close();
+    await place.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An engine and a function runtime on one node, with the fixture functions registered. */
+  async function node(options: WorkflowEngineOptions = {}): Promise<WorkflowEngine> {
+    const runtime = new FunctionRuntime(queue, { bundleDir: dir, capacity: 2, pollMs: 50 });
+    for (const name of ['split', 'encode', 'assemble', 'index'] as const)
+      await runtime.register(name, encodeFns[name], { module: ENCODE });
+    for (const name of ['echo', 'broken', 'refuse', 'slow'] as const)
+      await runtime.register(name, steps[name], { module: STEPS });
+    const engine = new WorkflowEngine(queue, runtime, { pollMs: 50, ...options });
+    nodes.push({ engine, runtime });
+    await runtime.start();
+    return engine;
+  }
+
+  for (const direct of [true, false])
+    it(`runs the encode shape in rule and DAG form (${direct ? 'direct' : 'queued'} invocations)`, async () => {
+      const engine = await node({ direct });
+      await engine.register('media.encode', encodeRules);
+      await engine.register('media.encodeDag', encodeDag);
+      await engine.start();
+      for (const name of ['media.encode', 'media.encodeDag']) {
+        const { id, created } = await engine.execute(name, { frames: 248 });
+        expect(created).toBe(true);
+        const x = await engine.wait(id, 20_000);
+        expect(x.status, JSON.stringify(x.error)).toBe('succeeded');
+        expect(x.output).toMatchObject({ index: { chunks: 31 } });
+        const trace = await engine.trace(id);
+        const reactions = trace.filter((t) => t.kind === 'reaction');
+        expect(reactions).toHaveLength(1 + 31 + 1 + 1);
+        // assemble is requested only after the 31st encode answer.
+        const assembleAt = trace.findIndex((t) => t.kind === 'rule' && /assemble/.test(t.rule ?? ''));
+        const lastEncode = trace.findLastIndex(
+          (t) => t.kind === 'reaction' && (t.data as { target: string }).target === 'encode',
+        );
+        expect(assembleAt).toBeGreaterThan(lastEncode);
+        expect(trace.at(-1)!.kind).toBe('succeeded');
+      }
+    });
+
+  it('runs the error section once the attempts are spent', async () => {
+    const engine = await node();
+    await engine.register(
+      'w.err',
+      rules<unknown, { errors: string[]; asked: boolean }>({
+        initial: () => ({ errors: [], asked: false }),
+        rules: [
+          rule('ask', {
+            match: (s) => !s.asked,
+            action: (s, ctx) => {
+              s.asked = true;
+              ctx.invoke('broken', { why: 'disk full' });
+            },
+            error: (s, e, ctx) => {
+              s.errors.push(`${e.code}: ${e.message}`);
+              ctx.complete(s.errors);
+            },
+          }),
+        ],
+      }),
+    );
+    await engine.start();
+    const { id } = await engine.execute('w.err', {});
+    const x = await engine.wait(id, 20_000);
+    expect(x.status).toBe('succeeded');
+    expect(x.output).toEqual([expect.stringMatching(/^function_failed: .*disk full$/)]);
+  });
+
+  it("delivers a child execution's result to its parent", async () => {
+    const engine = await node();
+    await engine.register(
+      'quality.measure',
+      rules<{ r: string }, { psnr?: number }>({
+        initial: () => ({}),
+        rules: [
+          rule('measure', {
+            match: (s) => s.psnr === undefined,
+            action: (s, ctx) => {
+              s.psnr = 0;
+              ctx.invoke('echo', { psnr: 42, r: ctx.input.r });
+            },
+            reaction: (_s, r, ctx) => ctx.complete(r.output),
+          }),
+        ],
+      }),
+    );
+    await engine.register(
+      'catalog.ingest',
+      rules<unknown, { measured?: unknown }>({
+        initial: () => ({}),
+        rules: [
+          rule('measure', {
+            match: (s) => s.measured === undefined,
+            action: (s, ctx) => {
+              s.measured = null;
+              ctx.call('quality', 'measure', { r: 'top' });
+            },
+            reaction: (s, r, ctx) => {
+              s.measured = r.output;
+              ctx.complete({ child: r.id, measured: r.output });
+            },
+          }),
+        ],
+      }),
+    );
+    await engine.start();
+    const { id } = await engine.execute('catalog.ingest', {});
+    const x = await engine.wait(id, 20_000);
+    expect(x.status, JSON.stringify(x.error)).toBe('succeeded');
+    expect(x.output).toEqual({ child: `${id}.p1`, measured: { psnr: 42, r: 'top' } });
+    const child = await engine.get(`${id}.p1`);
+    expect(child).toMatchObject({ status: 'succeeded', parent: { id, pid: 'p1' } });
+  });
+
+  it('wakes an always-on execution with a signal', async () => {
+    const engine = await node();
+    await engine.register(
+      'inbox',
+      rules<unknown, { notes: string[]; echoed: number }>({
+        initial: () => ({ notes: [], echoed: 0 }),
+        alwaysOn: true,
+        signals: { note: (s, p) => void s.notes.push(String(p)) },
+        rules: [
+          rule('echo', {
+            match: (s) => s.echoed < s.notes.length,
+            action: (s, ctx) => {
+              s.echoed = s.notes.length;
+              ctx.invoke('echo', s.notes.at(-1));
+            },
+            reaction: (s, r, ctx) => {
+              if (r.output === 'bye') ctx.complete(s.notes);
+            },
+          }),
+        ],
+      }),
+    );
+    await engine.start();
+    const { id } = await engine.execute('inbox', {});
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await engine.get(id))!.status).toBe('running');
+    await engine.signal(id, 'note', 'hello');
+    await engine.signal(id, 'note', 'bye');
+    const x = await engine.wait(id, 20_000);
+    expect(x.output).toEqual(['hello', 'bye']);
+    await expect(engine.signal(id, 'note', 'late')).rejects.toMatchObject({ code: 'execution_finished' });
+  });
+
+  it('fires a timer after the engine restarts', async () => {
+    const wf = rules<unknown, { slept: boolean }>({
+      initial: () => ({ slept: false }),
+      rules: [
+        rule('nap', {
+          match: (s) => !s.slept,
+          action: (s, ctx) => {
+            s.slept = true;
+            ctx.sleep(400);
+          },
+          reaction: (_s, r, ctx) => ctx.complete(r.output),
+        }),
+      ],
+    });
+    const first = await node();
+    await first.register('nap', wf);
+    await first.start();
+    const started = Date.now();
+    const { id } = await first.execute('nap', {});
+    const n = nodes.pop()!;
+    await n.engine.stop();
+    await n.runtime.stop();
+    expect((await first.get(id))!.status).toBe('running');
+    const second = await node();
+    await second.register('nap', wf);
+    await second.start();
+    const x = await second.wait(id, 20_000);
+    expect(x.status).toBe('succeeded');
+    expect((x.output as { firedAt: number }).firedAt).toBeGreaterThanOrEqual(started + 400);
+  });
+
+  it('cancels an execution: its running invocation is told to stop', async () => {
+    const engine = await node();
+    await engine.register(
+      'long',
+      rules<unknown, { asked: boolean }>({
+        initial: () => ({ asked: false }),
+        rules: [
+          rule('ask', {
+            match: (s) => !s.asked,
+            action: (s, ctx) => {
+              s.asked = true;
+              ctx.invoke('slow', {});
+              ctx.sleep(60_000);
+            },
+          }),
+        ],
+      }),
+    );
+    await engine.start();
+    const { id } = await engine.execute('long', {});
+    await new Promise((r) => setTimeout(r, 200));
+    await engine.cancel(id, 'no longer needed');
+    const x = await engine.wait(id, 20_000);
+    expect(x).toMatchObject({
+      status: 'canceled',
+      error: { code: 'execution_canceled', message: 'no longer needed' },
+    });
+    const trace = await engine.trace(id);
+    expect(trace.at(-1)).toMatchObject({ kind: 'canceled' });
+    // The timer's message was withdrawn.
+    const ids = await store.workflow.messageIds('workflow.events', [`${id}:p2`]);
+    await expect.poll(async () => (await queue.get(ids[0]!))?.state).toBe('canceled');
+  });
+
+  it('keeps an execution on its version; an opted-in workflow moves to the new one', async () => {
+    const make = (version: string, reevaluateOnUpgrade: boolean) =>
+      rules<unknown, { seen: string[] }>({
+        version,
+        alwaysOn: true,
+        reevaluateOnUpgrade,
+        initial: () => ({ seen: [] }),
+        signals: { go: (s) => void s.seen.push(`signal@${version}`) },
+        rules: [
+          rule('finish', {
+            match: (s) => s.seen.length > 0,
+            action: (s, ctx) => ctx.complete([...s.seen, `finished@${version}`]),
+          }),
+        ],
+      });
+    const engine = await node();
+    await engine.register('pinned', make('v1', false));
+    await engine.register('moving', make('v1', true));
+    await engine.start();
+    const a = await engine.execute('pinned', {});
+    const b = await engine.execute('moving', {});
+    await engine.register('pinned', make('v2', false));
+    await engine.register('moving', make('v2', true));
+    await expect.poll(async () => (await engine.get(b.id))!.version).toBe('v2');
+    expect((await engine.get(a.id))!.version).toBe('v1');
+    await engine.signal(a.id, 'go');
+    await engine.signal(b.id, 'go');
+    expect((await engine.wait(a.id)).output).toEqual(['signal@v1', 'finished@v1']);
+    expect((await engine.wait(b.id)).output).toEqual(['signal@v2', 'finished@v2']);
+    const c = await engine.execute('pinned', {});
+    expect((await engine.get(c.id))!.version).toBe('v2');
+  });
+
+  it('fails an execution whose rule makes no progress, naming the rule', async () => {
+    const engine = await node();
+    await engine.register(
+      'stuck',
+      rules<unknown, object>({
+        initial: () => ({}),
+        rules: [rule('spin', { match: () => true, action: () => undefined })],
+      }),
+    );
+    await engine.start();
+    const { id } = await engine.execute('stuck', {});
+    const x = await engine.wait(id);
+    expect(x.error).toMatchObject({ code: 'workflow_no_progress', details: { rule: 'spin' } });
+  });
+
+  it("recovers a dead node's local invocations even after a queued answer moved the execution first", async () => {
+    // The shape a SIGKILL leaves: one invocation ran on the dead node itself (local, owned by it, its
+    // ownership not lapsed yet) and one went through the queue. The queued answer lands here first.
+    const engine = await node({ leaseMs: 300 });
+    const pair = rules<unknown, { asked: boolean; got: Record<string, number> }>({
+      initial: () => ({ asked: false, got: {} }),
+      rules: [
+        rule('ask', {
+          match: (s) => !s.asked,
+          action: (s, ctx) => {
+            s.asked = true;
+            ctx.invoke('echo', 'a', { key: 'a' });
+            ctx.invoke('echo', 'b', { key: 'b' });
+          },
+          reaction: (s, r, ctx) => {
+            s.got[r.key!] = (s.got[r.key!] ?? 0) + 1;
+            if (Object.keys(s.got).length === 2) ctx.complete(s.got);
+          },
+        }),
+      ],
+    });
+    const { version } = await engine.register('w.pair', pair);
+    const now = Date.now();
+    const started = step(
+      pair,
+      newExecution({ id: 'orphan', workflow: 'w.pair', version, input: {}, priority: 1, now }),
+      { kind: 'start' },
+      now,
+    );
+    const doc = started.execution;
+    const [local, queued] = started.effects.map((e) => (e.kind === 'invoke' ? e : undefined));
+    doc.outstanding[local!.pid] = { ...doc.outstanding[local!.pid]!, local: { input: 'a', priority: 1 } };
+    const runtime = nodes[0]!.runtime;
+    const msg = runtime.invocationMessage('echo', 'b', {
+      key: 'b',
+      replyTo: EVENTS_QUEUE,
+      replyKey: 'orphan',
+      tag: { x: 'orphan', pid: queued!.pid },
+    })!;
+    const enqueue = await queue.outbox([
+      { queue: msg.queue, payload: msg.payload, priority: 1, idempotencyKey: `orphan:${queued!.pid}` },
+    ]);
+    const [out] = await store.workflow.commitSteps(
+      [
+        {
+          row: {
+            id: 'orphan',
+            workflow: 'w.pair',
+            version,
+            status: 'running',
+            priority: 1,
+            parentId: null,
+            seq: 1,
+            doc: JSON.stringify(doc),
+            createdAt: now,
+            updatedAt: now,
+            finishedAt: null,
+            owner: 'a-node-that-died',
+            ownerUntil: now + 1_000,
+          },
+          trace: null,
+          enqueue,
+          signals: [],
+        },
+      ],
+      now,
+    );
+    expect(out).toEqual({ ok: true });
+    await engine.start();
+    const x = await engine.wait('orphan', 10_000);
+    expect(x.status).toBe('succeeded');
+    expect(x.output).toEqual({ a: 1, b: 1 });
+  });
+
+  it('gives a reaction the files a file-I/O function wrote, as blob references', async () => {
+    const blobs = await openBlobStore(store, { dir: join(dir, 'blobs') });
+    const runtime = new FunctionRuntime(queue, {
+      bundleDir: dir,
+      capacity: 2,
+      pollMs: 50,
+      blobs,
+      workDir: join(dir, 'work'),
+    });
+    await runtime.register('upper', basic.upper, { module: BASIC });
+    const engine = new WorkflowEngine(queue, runtime, { pollMs: 50 });
+    nodes.push({ engine, runtime });
+    await runtime.start();
+    const doc = (await blobs.putBuffer('quiet words')).ref;
+    await engine.register(
+      'w.files',
+      rules<{ doc: string }, { asked: boolean }>({
+        initial: () => ({ asked: false }),
+        rules: [
+          rule('shout', {
+            match: (s) => !s.asked,
+            action: (s, ctx) => {
+              s.asked = true;
+              ctx.invoke('upper', { doc: ctx.input.doc });
+            },
+            reaction: (_s, r, ctx) => ctx.complete({ output: r.output, files: r.files }),
+          }),
+        ],
+      }),
+    );
+    await engine.start();
+    const { id } = await engine.execute('w.files', { doc });
+    const x = await engine.wait(id, 20_000);
+    expect(x.status, JSON.stringify(x.error)).toBe('succeeded');
+    const out = x.output as { output: unknown; files: Record<string, string> };
+    expect(out.output).toEqual({ chars: 11 });
+    expect(Object.keys(out.files).sort()).toEqual(['meta/length.txt', 'upper.txt']);
+    expect((await blobs.getBuffer(out.files['upper.txt']!)).toString()).toBe('QUIET WORDS');
+  });
+
+  it('returns the existing execution for a repeated id', async () => {
+    const engine = await node();
+    await engine.register('media.encode', encodeRules);
+    await engine.start();
+    const first = await engine.execute('media.encode', { frames: 8 }, { id: 'fixed' });
+    const again = await engine.execute('media.encode', { frames: 8 }, { id: 'fixed' });
+    expect(first).toEqual({ id: 'fixed', created: true });
+    expect(again).toEqual({ id: 'fixed', created: false });
+    expect((await engine.wait('fixed')).status).toBe('succeeded');
+    // Once it finished and left memory, the store's row is what answers.
+    expect(await engine.execute('media.encode', { frames: 8 }, { id: 'fixed' })).toEqual({
+      id: 'fixed',
+      created: false,
+    });
+  });
+});
