@@ -3,11 +3,11 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 /**
- * Packages with native code cannot be inlined into a bundle; they are imported from node_modules as usual,
- * so a bundle that uses them must live under the project (the default bundle directory does).
+ * Packages with native code cannot be inlined into a bundle; the bundle imports them from node_modules by
+ * absolute path (resolved from the importing file at bundle time), so a bundle works wherever it is written.
  */
 export const NATIVE_PACKAGES = [
   'sharp',
@@ -42,7 +42,8 @@ export async function bundle(entry: string, outDir: string, external: string[] =
     target: 'node20',
     write: false,
     sourcemap: 'inline',
-    external: [...NATIVE_PACKAGES, ...external],
+    external,
+    plugins: [nativeByPath],
     banner: { js: REQUIRE_SHIM },
     logLevel: 'silent',
   });
@@ -57,6 +58,27 @@ export async function bundle(entry: string, outDir: string, external: string[] =
   }
   return { path, hash };
 }
+
+const NATIVE = new RegExp(`^(${NATIVE_PACKAGES.join('|')})(/.*)?$`);
+
+/** Resolves a native package as esbuild would (import conditions) and keeps it out of the bundle by path. */
+const nativeByPath: Plugin = {
+  name: 'cosmos-native-by-path',
+  setup(b) {
+    b.onResolve({ filter: NATIVE }, async (args) => {
+      if (args.pluginData === 'native') return undefined;
+      const r = await b.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: 'native',
+      });
+      // Unresolvable (an optional dependency that is not installed): left as a bare import, as before.
+      if (r.errors.length > 0) return { path: args.path, external: true };
+      return { path: r.path, external: true };
+    });
+  },
+};
 
 const runners = new Map<string, Promise<string>>();
 

@@ -15,12 +15,16 @@ export interface DispatchJob {
   workers: WorkerPool;
   input: RunInput;
   timeoutMs: number;
+  /** Called when a runner takes the job (the end of its wait for a slot and a worker). */
+  onStart?: (runner: Runner) => void;
 }
 
 interface Entry {
   job: DispatchJob;
   resolve: (output: unknown) => void;
   reject: (e: unknown) => void;
+  /** Set once started, so a running job can be told to stop. */
+  runner?: Runner;
 }
 
 /**
@@ -55,6 +59,13 @@ export class Dispatcher {
     return true;
   }
 
+  /** Withdraws a job that has not started, or asks a running one to stop (its handler's signal aborts). */
+  abort(id: string): void {
+    if (this.cancel(id)) return;
+    const e = this.entries.get(id);
+    e?.runner?.cancel(e.job.input.invocationId);
+  }
+
   private pump(): void {
     for (let item = this.scheduler.next(); item; item = this.scheduler.next()) this.start(item.id);
   }
@@ -78,6 +89,8 @@ export class Dispatcher {
   }
 
   private launch(id: string, e: Entry, runner: Runner): void {
+    e.runner = runner;
+    e.job.onStart?.(runner);
     runner.run(e.job.input, { timeoutMs: e.job.timeoutMs }).then(
       (output) => this.settle(id, e, runner, true, output),
       (err: unknown) => this.settle(id, e, runner, false, err),

@@ -99,3 +99,8 @@ export function serializeError(e: unknown): SerializedError {
 export function isRetryableFailure(e: unknown): boolean {
   return e instanceof FunctionFailure ? e.retryable : true;
 }
+
+/** Any error from the platform's side of a run, as a FunctionFailure (class `platform` unless it is one). */
+export function asFailure(e: unknown, fn: string): FunctionFailure {
+  return e instanceof FunctionFailure ? e : new FunctionFailure('platform', String(e), { function: fn });
+}

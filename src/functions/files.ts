@@ -1,7 +1,23 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { extname, join, relative } from 'node:path';
 import { isBlobRef, type BlobRef, type BlobStore } from '../store/blobs/blob-store.js';
 import { FunctionFailure } from './failure.js';
+
+/** Content types of outputs by extension, so `GET /v1/blobs/{ref}` serves them as what they are. */
+const CONTENT_TYPES: Record<string, string> = {
+  '.webp': 'image/webp',
+  '.avif': 'image/avif',
+  '.gif': 'image/gif',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+  '.csv': 'text/csv; charset=utf-8',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
+};
 
 /** The local side of one invocation's file I/O. */
 export interface LocalFiles {
@@ -39,15 +55,24 @@ export class FileIo {
     const record = (input ?? {}) as Record<string, unknown>;
     for (const name of names) {
       const ref = record[name];
-      if (typeof ref !== 'string' || !isBlobRef(ref)) {
+      // A declared input the call leaves out is optional: the handler finds no path for it.
+      if (ref === undefined) continue;
+      const list = Array.isArray(ref) && ref.every(isBlobRef);
+      if (!list && !isBlobRef(ref)) {
         await rm(dir, { recursive: true, force: true });
-        throw new FunctionFailure('input', `${fn}: input "${name}" must be a blob reference (sha256:…)`, {
-          function: fn,
-          input: name,
-        });
+        throw new FunctionFailure(
+          'input',
+          `${fn}: input "${name}" must be a blob reference (sha256:…) or a list of them`,
+          { function: fn, input: name },
+        );
       }
       const path = join(inDir, name);
-      await this.blobs.toFile(ref, path);
+      if (list) {
+        // A list becomes a folder of files named by position (00000, 00001…), in the list's order.
+        await mkdir(path);
+        for (const [i, r] of ref.entries())
+          await this.blobs.toFile(r, join(path, String(i).padStart(5, '0')));
+      } else await this.blobs.toFile(ref, path);
       inputs[name] = path;
     }
     return { dir, inputs, outDir };
@@ -60,7 +85,10 @@ export class FileIo {
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       if (!e.isFile()) continue;
       const path = join(e.parentPath, e.name);
-      out[relative(files.outDir, path)] = (await this.blobs.putFile(path)).ref;
+      const contentType = CONTENT_TYPES[extname(e.name).toLowerCase()];
+      out[relative(files.outDir, path)] = (
+        await this.blobs.putFile(path, contentType ? { contentType } : {})
+      ).ref;
     }
     return out;
   }

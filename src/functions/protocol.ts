@@ -53,3 +53,13 @@ export type CompactRun =
   | [typeof RUN, number, number, unknown, number, string]
   | [typeof RUN, number, number, unknown, number, string, true];
 export type CompactOk = [number, unknown];
+
+/**
+ * Under load, runs sent in the same turn of the event loop travel in one message, and so do the answers a
+ * thread has ready at once: each postMessage also wakes the other side, which costs more than the copy.
+ */
+export const RUN_MANY = 1;
+export type CompactRunMany = [typeof RUN_MANY, CompactRun[]];
+export interface ManyAnswers {
+  many: (FromRunner | CompactOk)[];
+}

@@ -7,12 +7,13 @@ import type { Queue } from '../queue/queue.js';
 import type { EnqueueResult, LeasedMessage } from '../types.js';
 import { retryDelay } from './backoff.js';
 import { bundle } from './bundler.js';
+import { DirectPath, NODE_NAME, type DirectResult, type RunInfo } from './direct.js';
 import { Dispatcher } from './dispatcher.js';
 import { z } from 'zod';
 import { FUNCTION_DEFAULTS, fn, type FunctionDefinition } from './define.js';
 import { CommandRunner } from './runtimes/command-runner.js';
 import type { CommandDefinition } from './runtimes/command.js';
-import { FunctionFailure } from './failure.js';
+import { asFailure, FunctionFailure } from './failure.js';
 import type { BlobRef, BlobStore } from '../store/blobs/blob-store.js';
 import { FileIo, type LocalFiles } from './files.js';
 import { Gatherer } from './gather.js';
@@ -23,6 +24,8 @@ import { ThreadRunner } from './runtimes/thread-runner.js';
 import { SlotScheduler, type PoolConfig } from './scheduler/slot-scheduler.js';
 import { WorkerPool } from './worker-pool.js';
 
+export type { DirectResult, RunInfo } from './direct.js';
+
 /** The payload of an invocation message. */
 export interface InvocationPayload {
   fn: string;
@@ -32,6 +35,20 @@ export interface InvocationPayload {
   key?: string;
   /** A queue that gets the result as a message (idempotent per invocation). */
   replyTo?: string;
+  /** The reply's exclusivity key (the workflow engine's: the execution id). */
+  replyKey?: string;
+  /** Opaque to the runtime, returned in the reply (the workflow engine's request id). */
+  tag?: unknown;
+}
+
+/** One attempt that ran: when it was asked for, how long it waited and ran, and how it failed if it did. */
+export interface RunObservation {
+  function: string;
+  pool: string;
+  run: RunInfo;
+  /** From when it could run (queued: available; local: asked) until a worker took it. */
+  waitMs: number;
+  failure?: FunctionFailure['failure'];
 }
 
 export interface InvocationResult {
@@ -50,6 +67,8 @@ export interface InvocationResult {
   call: number;
   /** Files the handler wrote, stored as blobs, by path under its output directory. */
   files?: Record<string, BlobRef>;
+  /** When and where the attempt ran; results are emitted in commit order, which is not start order. */
+  run?: RunInfo;
 }
 
 export interface InvokeOptions {
@@ -57,7 +76,13 @@ export interface InvokeOptions {
   key?: string;
   idempotencyKey?: string;
   replyTo?: string;
+  replyKey?: string;
+  tag?: unknown;
   version?: string;
+  /** Wait this long before the first attempt. */
+  delayMs?: number;
+  /** Attempts this message may take (default: the function's). */
+  maxAttempts?: number;
 }
 
 export interface FunctionRuntimeOptions {
@@ -93,6 +118,10 @@ interface Work {
   invocations: Invocation[];
   call: number;
   files?: LocalFiles;
+  /** When a runner took it. */
+  startedAt?: number;
+  /** When the handler call answered or failed. */
+  finishedAt?: number;
 }
 
 /**
@@ -112,9 +141,20 @@ export class FunctionRuntime {
   private readonly workerPools = new Map<string, WorkerPool>();
   private readonly works = new Map<string, Work>();
   private readonly gatherers = new Map<string, Gatherer<Invocation>>();
+  private readonly direct = new DirectPath({
+    dispatcher: () => this.dispatcher,
+    workers: (reg) => this.poolFor(reg),
+    countCall: (name) => this.countCall(name),
+    nextId: () => `d${this.nextWork++}`,
+    observed: (reg, r, askedAt) => {
+      if (r.run) this.observe(reg, { run: r.run, askedAt, ...(!r.ok && { failure: r.error.failure }) });
+    },
+  });
+  private readonly calls = new Map<string, number>();
   private readonly waitingByFn = new Map<string, number>();
   private readonly loops = new Map<string, Promise<void>>();
   private readonly listeners: ((r: InvocationResult) => void)[] = [];
+  private readonly runListeners: ((o: RunObservation) => void)[] = [];
   private readonly slotWaiters: (() => void)[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private abort = new AbortController();
@@ -214,18 +254,76 @@ export class FunctionRuntime {
       throw new CosmosError('function_input_invalid', `input of ${name} does not match its schema`, {
         issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
       });
-    const payload: InvocationPayload = { fn: name, v: reg.version, input };
-    if (options.key !== undefined) payload.key = options.key;
-    if (options.replyTo !== undefined) payload.replyTo = options.replyTo;
-    return this.queue.enqueue(reg.queue, payload, {
-      maxAttempts: reg.def.options.attempts,
+    return this.queue.enqueue(reg.queue, payloadOf(reg, input, options), {
+      maxAttempts: options.maxAttempts ?? reg.def.options.attempts,
+      ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
       ...(options.priority !== undefined && { priority: options.priority }),
       ...(options.idempotencyKey !== undefined && { idempotencyKey: options.idempotencyKey }),
     });
   }
 
+  /** The queue and payload an invocation of `name` travels as, for callers that write it in their own commit. */
+  invocationMessage(
+    name: string,
+    input: unknown,
+    options: Pick<InvokeOptions, 'key' | 'replyTo' | 'replyKey' | 'tag'> = {},
+  ): { queue: string; payload: InvocationPayload; maxAttempts: number } | undefined {
+    const reg = this.registry.get(name);
+    if (!reg) return undefined;
+    return {
+      queue: reg.queue,
+      payload: payloadOf(reg, input, options),
+      maxAttempts: reg.def.options.attempts,
+    };
+  }
+
+  /** Whether this node should take `name` itself now rather than leave it on the queue for any node. */
+  canRunDirect(name: string): boolean {
+    const reg = this.registry.get(name);
+    // Files are materialized and collected on the queued path only.
+    if (!reg || !this.dispatcher || !this.running || reg.def.options.files) return false;
+    // The local scheduler is the buffer: a caller that recorded the invocation durably loses nothing if this
+    // node dies with it waiting here. Past a bound, the queue spreads the work to other nodes instead.
+    return this.dispatcher.scheduler.waiting(reg.def.options.pool) < this.o.capacity * 64;
+  }
+
+  /**
+   * Runs one attempt on this node's workers without a queue message: the workflow engine's local path, which
+   * records the invocation durably itself and falls back to the queue when this attempt fails.
+   */
+  runDirect(
+    name: string,
+    input: unknown,
+    options: { priority: number; key?: string; invocationId: string },
+  ): { result: Promise<DirectResult>; abort: () => void } {
+    return this.direct.run(name, this.registry.get(name), input, options);
+  }
+
+  /** Handler calls made per function on this node since it started (a batch is one call). */
+  handlerCallCounts(): Record<string, number> {
+    return Object.fromEntries(this.calls);
+  }
+
+  private countCall(name: string): void {
+    this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
+  }
+
+  /** Asks a running invocation (by its message id) to stop, or withdraws it if it has not started. */
+  cancelInvocation(messageId: number): void {
+    for (const [id, work] of this.works)
+      if (work.invocations.some((i) => i.msg.id === messageId)) this.dispatcher?.abort(id);
+  }
+
   onResult(listener: (r: InvocationResult) => void): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Keeps at least `n` workers started in a pool's thread runners. Applies to pools created from now on,
+   * which is every pool when called before start().
+   */
+  keepWarm(pool: string, n: number): void {
+    this.o.warm[pool] = Math.max(this.o.warm[pool] ?? 0, n);
   }
 
   /** Starts warm capacity, then fetching for every registered function. */
@@ -257,6 +355,7 @@ export class FunctionRuntime {
     await Promise.allSettled(this.loops.values());
     this.loops.clear();
     for (const g of this.gatherers.values()) g.close();
+    this.direct.close();
     const unstarted: Invocation[] = [];
     for (const [id, work] of this.works)
       if (this.dispatcher!.cancel(id)) {
@@ -271,6 +370,35 @@ export class FunctionRuntime {
   }
 
   /** Runner statistics per worker pool (starts on the invocation path, replacements, live runners). */
+  /** Per pool: slots taken by running handler calls, calls waiting for one, live workers; and the node's slots. */
+  slotUse(): {
+    capacity: number;
+    pools: { pool: string; running: number; waiting: number; workers: number }[];
+  } {
+    const s = this.dispatcher?.scheduler;
+    const names = new Set([
+      ...this.registry.list().map((r) => r.def.options.pool),
+      ...Object.keys(this.o.warm),
+    ]);
+    // A pool the scheduler does not know yet (registered since it started) has nothing running or waiting.
+    const count = (f: () => number | undefined): number => {
+      try {
+        return f() ?? 0;
+      } catch {
+        return 0;
+      }
+    };
+    const pools = [...names].sort().map((pool) => ({
+      pool,
+      running: count(() => s?.running(pool)),
+      waiting: count(() => s?.waiting(pool)),
+      workers: [...this.workerPools.entries()]
+        .filter(([key]) => key.endsWith(`:${pool}`))
+        .reduce((n, [, p]) => n + p.stats.live, 0),
+    }));
+    return { capacity: this.o.capacity, pools };
+  }
+
   poolStats(): Record<string, WorkerPool['stats']> {
     return Object.fromEntries([...this.workerPools].map(([k, p]) => [k, { ...p.stats }]));
   }
@@ -317,10 +445,7 @@ export class FunctionRuntime {
       this.fileIo.prepare(reg.name, String(msg.id), msg.attempts, msg.payload.input, files.inputs).then(
         (local) => this.submit(reg, [inv], local),
         (e: unknown) => {
-          const f =
-            e instanceof FunctionFailure
-              ? e
-              : new FunctionFailure('platform', String(e), { function: reg.name });
+          const f = asFailure(e, reg.name);
           void this.failed(inv, f, { reg, invocations: [inv], call: 0 }).finally(() => this.unwait(reg, 1));
         },
       );
@@ -337,6 +462,7 @@ export class FunctionRuntime {
 
   private submit(reg: RegisteredFunction, invocations: Invocation[], files?: LocalFiles): void {
     const call = this.nextWork++;
+    this.countCall(reg.name);
     const id = `w${call}`;
     const work: Work = { reg, invocations, call, ...(files && { files }) };
     this.works.set(id, work);
@@ -355,6 +481,7 @@ export class FunctionRuntime {
       opportunistic: o.opportunistic,
       workers,
       timeoutMs: o.timeoutMs,
+      onStart: () => (work.startedAt = Date.now()),
       input: {
         ref: reg.ref,
         input: batch ? invocations.map((i) => i.msg.payload.input) : first.payload.input,
@@ -373,8 +500,10 @@ export class FunctionRuntime {
   /** Settles every invocation of a handler call: completed, retried after its backoff, or errored. */
   private async settle(id: string, work: Work, answer: Promise<unknown>): Promise<void> {
     const { reg, invocations } = work;
+    // Settling (files, replies, completions) is not part of the run the trace and metrics report.
+    const ended = (): void => void (work.finishedAt ??= Date.now());
     try {
-      const output = await answer;
+      const output = await answer.finally(ended);
       if (reg.def.options.batch) {
         const items = output as BatchItemResult[];
         await Promise.all(
@@ -392,8 +521,7 @@ export class FunctionRuntime {
       }
     } catch (e) {
       if (!this.works.has(id)) return;
-      const f =
-        e instanceof FunctionFailure ? e : new FunctionFailure('platform', String(e), { function: reg.name });
+      const f = asFailure(e, reg.name);
       await this.dropFiles(work);
       await Promise.all(invocations.map((inv) => this.failed(inv, f, work)));
     } finally {
@@ -427,15 +555,16 @@ export class FunctionRuntime {
     work: Work,
     files?: Record<string, BlobRef>,
   ): Promise<void> {
-    await this.reply(inv, { ok: true, output, ...(files && { files }) });
+    await this.reply(inv, { ok: true, output, ...(files && { files }) }, work);
     await this.queue.complete(inv.msg.lease);
     this.emit(inv, work, { ok: true, output, final: true, ...(files && { files }) });
   }
 
   private async failed(inv: Invocation, f: FunctionFailure, work: Work): Promise<void> {
-    const final = !f.retryable || inv.msg.attempts >= inv.reg.def.options.attempts;
+    // The message's own limit: a caller may have spent attempts before queueing it (a local first attempt).
+    const final = !f.retryable || inv.msg.attempts >= inv.msg.maxAttempts;
     if (final) {
-      await this.reply(inv, { ok: false, error: f.toJSON() });
+      await this.reply(inv, { ok: false, error: f.toJSON() }, work);
       await this.queue.fail(inv.msg.lease, f, { final: true });
     } else {
       const delay = retryDelay(inv.reg.def.options.backoff, inv.msg.attempts + 1);
@@ -445,13 +574,26 @@ export class FunctionRuntime {
   }
 
   /** The result message is enqueued before the invocation completes, keyed by it, so a retry cannot duplicate it. */
-  private async reply(inv: Invocation, body: Record<string, unknown>): Promise<void> {
+  private async reply(inv: Invocation, body: Record<string, unknown>, work: Work): Promise<void> {
     const to = inv.msg.payload.replyTo;
     if (to === undefined) return;
+    const p = inv.msg.payload;
+    const run = runOf(inv, work);
     await this.queue.enqueue(
       to,
-      { messageId: inv.msg.id, fn: inv.reg.name, version: inv.reg.version, ...body },
-      { idempotencyKey: `result:${inv.msg.id}`, priority: inv.msg.priority },
+      {
+        messageId: inv.msg.id,
+        fn: inv.reg.name,
+        version: inv.reg.version,
+        ...(p.tag !== undefined && { tag: p.tag }),
+        ...body,
+        ...(run && { run }),
+      },
+      {
+        idempotencyKey: `result:${inv.msg.id}`,
+        priority: inv.msg.priority,
+        ...(p.replyKey !== undefined && { exclusivityKey: p.replyKey }),
+      },
     );
   }
 
@@ -460,6 +602,7 @@ export class FunctionRuntime {
     work: Work,
     r: Pick<InvocationResult, 'ok' | 'output' | 'error' | 'final' | 'files'>,
   ): void {
+    const run = runOf(inv, work);
     const result: InvocationResult = {
       messageId: inv.msg.id,
       function: inv.reg.name,
@@ -468,8 +611,35 @@ export class FunctionRuntime {
       batchSize: work.invocations.length,
       call: work.call,
       ...r,
+      ...(run && { run }),
     };
     for (const l of this.listeners) l(result);
+    if (run)
+      this.observe(inv.reg, {
+        run,
+        askedAt: Math.max(inv.msg.createdAt, inv.msg.visibleAt),
+        ...(r.error && { failure: r.error.failure }),
+      });
+  }
+
+  /** Every attempt that ran, on either path: what the metrics' wait and run histograms are made of. */
+  onRun(listener: (o: RunObservation) => void): void {
+    this.runListeners.push(listener);
+  }
+
+  private observe(
+    reg: RegisteredFunction,
+    o: { run: RunInfo; askedAt: number; failure?: FunctionFailure['failure'] },
+  ): void {
+    if (this.runListeners.length === 0) return;
+    const observation: RunObservation = {
+      function: reg.name,
+      pool: reg.def.options.pool,
+      run: o.run,
+      waitMs: Math.max(0, o.run.startedAt - o.askedAt),
+      ...(o.failure && { failure: o.failure }),
+    };
+    for (const l of this.runListeners) l(observation);
   }
 
   /** Leases of fetched invocations (waiting or running) are extended together, one call per round. */
@@ -567,6 +737,33 @@ export class FunctionRuntime {
 }
 
 /** A registered name may carry a service prefix (encoder.encode); the bundle exports the last part. */
+/** An invocation's message payload: the function at its version, the input, and where the answer goes. */
+function payloadOf(
+  reg: RegisteredFunction,
+  input: unknown,
+  options: Pick<InvokeOptions, 'key' | 'replyTo' | 'replyKey' | 'tag'>,
+): InvocationPayload {
+  const payload: InvocationPayload = { fn: reg.name, v: reg.version, input };
+  if (options.key !== undefined) payload.key = options.key;
+  if (options.replyTo !== undefined) payload.replyTo = options.replyTo;
+  if (options.replyKey !== undefined) payload.replyKey = options.replyKey;
+  if (options.tag !== undefined) payload.tag = options.tag;
+  return payload;
+}
+
 function exportName(name: string): string {
   return name.slice(name.lastIndexOf('.') + 1);
+}
+
+/** When and where a queued invocation's handler call ran (none when it never reached a runner). */
+function runOf(inv: Invocation, work: Work): RunInfo | undefined {
+  if (work.startedAt === undefined) return undefined;
+  return {
+    startedAt: work.startedAt,
+    finishedAt: work.finishedAt ?? Date.now(),
+    attempt: inv.msg.attempts,
+    node: NODE_NAME,
+    batch: work.invocations.length,
+    runtime: work.reg.def.options.runtime,
+  };
 }

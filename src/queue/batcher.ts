@@ -8,9 +8,14 @@ export class Batcher<I, O> {
   private scheduled = false;
   private inFlight = new Set<Promise<void>>();
 
+  /**
+   * `maxInFlight`: flushes under way at once; while that many are, new items wait and leave together when
+   * one lands, so the batch grows with the load (group commit) instead of queueing small flushes.
+   */
   constructor(
     private readonly flush: (items: I[]) => Promise<O[]>,
     private readonly maxSize = 1000,
+    private readonly maxInFlight = Infinity,
   ) {}
 
   add(item: I): Promise<O> {
@@ -33,7 +38,7 @@ export class Batcher<I, O> {
 
   private drain(): void {
     this.scheduled = false;
-    if (this.items.length === 0) return;
+    if (this.items.length === 0 || this.inFlight.size >= this.maxInFlight) return;
     const items = this.items;
     const waiters = this.waiters;
     this.items = [];
@@ -43,6 +48,9 @@ export class Batcher<I, O> {
       (error: unknown) => waiters.forEach((w) => w.reject(error)),
     );
     this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
+    void p.finally(() => {
+      this.inFlight.delete(p);
+      if (this.items.length > 0 && !this.scheduled) this.drain();
+    });
   }
 }

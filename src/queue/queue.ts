@@ -239,6 +239,17 @@ export class Queue {
     await this.completions.idle();
   }
 
+  /**
+   * Validated, serialized messages whose queues exist, for a caller that writes them in its own commit (the
+   * workflow engine's outbox). Queues are created here, before that commit, as enqueue() would.
+   */
+  async outbox(inputs: EnqueueInput[]): Promise<NewMessage[]> {
+    const now = this.clock();
+    const messages = inputs.map((i) => toNewMessage(i, now, this.options.maxPayloadBytes));
+    await this.ensureQueues(messages);
+    return messages;
+  }
+
   private async ensureQueues(messages: NewMessage[]): Promise<void> {
     const missing = new Map<string, boolean>();
     for (const m of messages) {

@@ -3,10 +3,13 @@ import { runnerEntry } from '../bundler.js';
 import { FunctionFailure, type FailureClass } from '../failure.js';
 import {
   RUN,
+  RUN_MANY,
   type CompactOk,
   type CompactRun,
+  type CompactRunMany,
   type FromRunner,
   type FunctionRef,
+  type ManyAnswers,
   type ToRunner,
 } from '../protocol.js';
 import type { RunInput, RunOptions, PendingRun, Runner } from './runner.js';
@@ -34,6 +37,8 @@ export class ThreadRunner implements Runner {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private isDead = false;
+  /** Runs of this turn of the event loop, sent together (see RUN_MANY). */
+  private outgoing: CompactRun[] = [];
   /** Set before terminating, so the exit is attributed to the right cause. */
   private cause: { failure: FailureClass; culprit?: number; reason: string } | undefined;
 
@@ -47,10 +52,14 @@ export class ThreadRunner implements Runner {
             resourceLimits: { maxOldGenerationSizeMb: memoryMb },
           });
           this.worker = w;
-          w.on('message', (m: FromRunner | CompactOk) => {
+          const receive = (m: FromRunner | CompactOk): void => {
             if (Array.isArray(m)) this.onOk(m[0], m[1]);
             else if (m.t === 'ready') resolve();
             else this.onMessage(m);
+          };
+          w.on('message', (m: FromRunner | CompactOk | ManyAnswers) => {
+            if ('many' in m) for (const one of m.many) receive(one);
+            else receive(m);
           });
           w.on('error', (e: Error & { code?: string }) => {
             if (e.code === 'ERR_WORKER_OUT_OF_MEMORY')
@@ -96,13 +105,16 @@ export class ThreadRunner implements Runner {
         reject,
         deadline,
       });
-      if (input.files === undefined)
-        this.worker!.postMessage(
-          (input.batch
-            ? [RUN, id, fid, input.input, input.attempt, input.invocationId, true]
-            : [RUN, id, fid, input.input, input.attempt, input.invocationId]) satisfies CompactRun,
-        );
-      else
+      if (input.files === undefined) {
+        const run: CompactRun = input.batch
+          ? [RUN, id, fid, input.input, input.attempt, input.invocationId, true]
+          : [RUN, id, fid, input.input, input.attempt, input.invocationId];
+        // An idle thread gets its run at once, in this call. A busy one gets what this turn of the event loop
+        // gathers in one message: waking a thread is what costs (most of the main thread's time under load),
+        // not the copy.
+        if (this.inFlight.size === 1 && this.outgoing.length === 0) this.worker!.postMessage(run);
+        else if (this.outgoing.push(run) === 1) setImmediate(() => this.flushRuns());
+      } else
         this.worker!.postMessage({
           t: 'run',
           id,
@@ -114,6 +126,14 @@ export class ThreadRunner implements Runner {
           files: input.files,
         } satisfies ToRunner);
     });
+  }
+
+  private flushRuns(): void {
+    const runs = this.outgoing;
+    if (runs.length === 0) return;
+    this.outgoing = [];
+    if (this.isDead || !this.worker) return;
+    this.worker.postMessage(runs.length === 1 ? runs[0] : ([RUN_MANY, runs] satisfies CompactRunMany));
   }
 
   /** The handle of a function on this thread, telling the thread about it the first time. */
@@ -154,6 +174,7 @@ export class ThreadRunner implements Runner {
   }
 
   cancel(invocationId: string): void {
+    this.flushRuns();
     for (const [id, f] of this.inFlight)
       if (f.invocationId === invocationId) this.worker?.postMessage({ t: 'cancel', id } satisfies ToRunner);
   }
