@@ -1,3 +1,4 @@
+import type { OtlpOptions } from './observability/otlp.js';
 import type { QueueConfig } from './types.js';
 
 /**
@@ -74,12 +75,27 @@ export interface ServerOptions {
 
 export const DEFAULT_SERVER_OPTIONS: ServerOptions = { host: '127.0.0.1', port: 7070 };
 
+export interface NodeRuntimeOptions {
+  /** Slots for functions on this node. Default: its cores. */
+  capacity?: number;
+  /**
+   * Where function bundles, blobs (embedded store) and work files live. Default: beside the SQLite file, or
+   * `./.cosmos` for PostgreSQL.
+   */
+  dataDir?: string;
+}
+
 export interface CosmosOptions {
   store: StoreOptions;
   queue: QueueOptions;
   server: ServerOptions;
   /** pino level. Default 'info'. */
   logLevel: string;
+  /** Folder of services to deploy (`<name>/service.ts` each). Default: none, the platform routes only. */
+  servicesDir: string | undefined;
+  runtime: NodeRuntimeOptions;
+  /** Trace export over OTLP/HTTP. Default: none (`cosmos dev`/`start` take it from the OTEL_* variables). */
+  otlp: OtlpOptions | undefined;
 }
 
 /** Queue options as callers give them: any subset, including a subset of the queue defaults. */
@@ -94,6 +110,9 @@ export interface CosmosOptionsInput {
   queue?: QueueOptionsInput;
   server?: Partial<ServerOptions>;
   logLevel?: string;
+  servicesDir?: string;
+  runtime?: NodeRuntimeOptions;
+  otlp?: OtlpOptions;
 }
 
 export function resolveOptions(input: CosmosOptionsInput = {}): CosmosOptions {
@@ -102,5 +121,8 @@ export function resolveOptions(input: CosmosOptionsInput = {}): CosmosOptions {
     queue: resolveQueueOptions(input.queue),
     server: { ...DEFAULT_SERVER_OPTIONS, ...input.server },
     logLevel: input.logLevel ?? 'info',
+    servicesDir: input.servicesDir,
+    runtime: { ...input.runtime },
+    otlp: input.otlp,
   };
 }

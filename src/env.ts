@@ -19,6 +19,12 @@ export interface CosmosEnv {
   uvThreadpoolSize: number;
   /** PATH, where command functions' executables are looked up. */
   path: string;
+  /**
+   * OTLP/HTTP trace export, from the standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the
+   * full URL) or OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/traces), OTEL_EXPORTER_OTLP_HEADERS (`k=v,k2=v2`),
+   * OTEL_SERVICE_NAME; OTEL_TRACES_EXPORTER=none turns it off. Undefined when no endpoint is set.
+   */
+  otlp: { url: string; headers: Record<string, string>; serviceName?: string } | undefined;
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): CosmosEnv {
@@ -33,7 +39,28 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): CosmosEnv {
     ci: env['CI'] === 'true' || env['CI'] === '1',
     uvThreadpoolSize: Number(env['UV_THREADPOOL_SIZE']) || 4,
     path: env['PATH'] ?? '',
+    otlp: otlpFrom(env),
   };
+}
+
+function otlpFrom(env: NodeJS.ProcessEnv): CosmosEnv['otlp'] {
+  if (env['OTEL_TRACES_EXPORTER'] === 'none' || env['OTEL_SDK_DISABLED'] === 'true') return undefined;
+  const base = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const url =
+    env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] || (base ? `${base.replace(/\/+$/, '')}/v1/traces` : '');
+  if (!url) return undefined;
+  const headers: Record<string, string> = {};
+  for (const pair of (
+    env['OTEL_EXPORTER_OTLP_TRACES_HEADERS'] ||
+    env['OTEL_EXPORTER_OTLP_HEADERS'] ||
+    ''
+  ).split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0)
+      headers[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+  }
+  const serviceName = env['OTEL_SERVICE_NAME'] || undefined;
+  return { url, headers, ...(serviceName && { serviceName }) };
 }
 
 /**

@@ -24,6 +24,20 @@ export const ERROR_CODES = {
   worker_crashed: 500,
   platform_error: 500,
   blob_corrupt: 500,
+  blob_not_found: 404,
+  range_not_satisfiable: 416,
+  workflow_not_found: 404,
+  execution_not_found: 404,
+  execution_finished: 409,
+  workflow_signal_unknown: 400,
+  service_invalid: 400,
+  service_not_found: 404,
+  operation_not_found: 404,
+  validation_failed: 400,
+  priority_out_of_range: 400,
+  idempotency_conflict: 409,
+  call_not_allowed: 403,
+  execution_wait_timeout: 408,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

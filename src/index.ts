@@ -53,3 +53,27 @@ export {
 export type { PoolConfig } from './functions/scheduler/slot-scheduler.js';
 export * from './errors.js';
 export * from './types.js';
+export {
+  rule,
+  rules,
+  type Rule,
+  type RuleSpec,
+  type RuleContext,
+  type RulesOptions,
+  type SignalHandler,
+  type Workflow,
+  type WorkflowFailure,
+  type WorkflowResult,
+  type InvokeOptions as RuleInvokeOptions,
+} from './workflow/define.js';
+export { dag, type DagOptions, type DagState, type DagView, type Stage } from './workflow/dag.js';
+export type { Execution, ExecutionStatus, ExecutionEvent, TraceEvent } from './workflow/execution.js';
+export { WorkflowEngine, type WorkflowEngineOptions, type ExecuteOptions } from './workflow/engine.js';
+export {
+  defineService,
+  type ServiceSpec,
+  type ServiceDefinition,
+  type ServiceOwner,
+  type OperationSpec,
+  type PriorityRange,
+} from './api/service.js';

@@ -1,25 +1,45 @@
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
+import { CosmosError } from '../errors.js';
+import type { NodeMetrics } from '../observability/metrics.js';
 import type { Queue } from '../queue/queue.js';
+import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { Store } from '../store/store.js';
+import type { WorkflowEngine } from '../workflow/engine.js';
+import type { ServiceCatalog } from './catalog.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { blobRoutes } from './routes/blobs.js';
+import { executionRoutes } from './routes/executions.js';
+import { MAX_WAIT_SECONDS, submitRoutes } from './routes/submit.js';
 
 export interface ServerDeps {
   store: Store;
   queue: Queue;
   logger: Logger;
+  engine: WorkflowEngine;
+  catalog: ServiceCatalog;
+  metrics: NodeMetrics;
+  blobs: BlobStore;
+}
+
+function httpLogger(logger: Logger): FastifyBaseLogger {
+  return logger.child({ component: 'http' }, { level: logger.levelVal > 40 ? logger.level : 'warn' });
 }
 
 /**
- * The HTTP edge. Limits are set on purpose: a body limit, request and connection timeouts, and JSON
- * parsing that rejects prototype poisoning.
+ * The HTTP edge. Limits are set on purpose: a body limit, request and connection timeouts (the request
+ * timeout above the longest `Prefer: wait`), and JSON parsing that rejects prototype poisoning.
  */
-export function buildServer({ store, queue, logger }: ServerDeps) {
+export function buildServer({ store, queue, logger, engine, catalog, metrics, blobs }: ServerDeps) {
   const app = Fastify({
-    loggerInstance: logger,
+    // Warnings and errors only: the node prints where it listens itself, in words. The routes take the base
+    // logger type: pino's own Logger type makes a Fastify type they cannot accept.
+    loggerInstance: httpLogger(logger),
     bodyLimit: 1024 * 1024,
-    requestTimeout: 30_000,
+    requestTimeout: (MAX_WAIT_SECONDS + 30) * 1000,
     connectionTimeout: 60_000,
+    keepAliveTimeout: 10_000,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // Per-request lines would drown the platform's own events; errors are still logged by the handler.
@@ -27,6 +47,15 @@ export function buildServer({ store, queue, logger }: ServerDeps) {
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onResponse', (req, reply, done) => {
+    metrics.request(
+      req.method,
+      req.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
 
   app.get('/healthz', () => ({ status: 'ok' }));
 
@@ -39,6 +68,24 @@ export function buildServer({ store, queue, logger }: ServerDeps) {
     }
   });
 
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, body } = await metrics.text();
+    return reply.type(contentType).send(body);
+  });
+
+  app.get('/openapi.json', (req) => openApiDocument(catalog.list(), `${req.protocol}://${req.host}`));
+
+  // Every service deployed on any node of this installation, as recorded in the store.
+  app.get('/v1/services', async () => ({ services: await store.services.list() }));
+
+  app.get<{ Params: { service: string } }>('/v1/services/:service/callers', async (req) => {
+    const { service } = req.params;
+    const all = await store.services.list();
+    if (!all.some((s) => s.name === service))
+      throw new CosmosError('service_not_found', `no service "${service}"`, { service });
+    return { service, callers: await store.services.callersOf(service) };
+  });
+
   app.get('/v1/queues', async () => {
     const queues = await queue.listQueues();
     return {
@@ -46,5 +93,8 @@ export function buildServer({ store, queue, logger }: ServerDeps) {
     };
   });
 
+  submitRoutes(app, catalog, engine);
+  executionRoutes(app, store, engine);
+  blobRoutes(app, blobs);
   return app;
 }

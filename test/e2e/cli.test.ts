@@ -34,7 +34,9 @@ describe('cosmos CLI', () => {
       store: 'sqlite',
       schemaVersion: loadMigrations('sqlite').length,
     });
-    expect(await (await fetch(`${url}/v1/queues`)).json()).toEqual({ queues: [] });
+    // The workflow engine's events queue is the one a fresh node has.
+    const { queues } = (await (await fetch(`${url}/v1/queues`)).json()) as { queues: { name: string }[] };
+    expect(queues.map((q) => q.name)).toEqual(['workflow.events']);
     const missing = await fetch(`${url}/v1/nothing-here`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({

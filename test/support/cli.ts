@@ -38,3 +38,10 @@ export async function listeningUrl(run: CliRun, timeoutMs = 30_000): Promise<str
   }
   throw new Error(`no "listening on" line:\n${run.output.join('\n')}`);
 }
+
+/** Stops a CLI process still running (SIGTERM, its graceful shutdown) and waits for it to exit. */
+export async function stopCli(run: CliRun | undefined): Promise<void> {
+  if (!run || run.child.exitCode !== null || run.child.signalCode !== null) return;
+  run.child.kill('SIGTERM');
+  await run.exited;
+}

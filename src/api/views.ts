@@ -1,0 +1,57 @@
+import type { Execution } from '../workflow/execution.js';
+
+/** Where an execution's resources are, relative to the server. */
+export function executionLinks(id: string): Record<string, string> {
+  const self = `/v1/executions/${encodeURIComponent(id)}`;
+  return {
+    self,
+    trace: `${self}/trace`,
+    cancel: `${self}/cancel`,
+    signal: `${self}/signal`,
+    ui: `/ui/executions/${encodeURIComponent(id)}`,
+  };
+}
+
+/** The service and operation an execution runs, from its workflow name (`service.operation`). */
+export function operationOf(workflow: string): { service: string; operation: string } | undefined {
+  const dot = workflow.indexOf('.');
+  return dot > 0 ? { service: workflow.slice(0, dot), operation: workflow.slice(dot + 1) } : undefined;
+}
+
+/** An execution in a list: what identifies it and how it went, without its data. */
+export function executionSummary(x: Execution): Record<string, unknown> {
+  return {
+    executionId: x.id,
+    ...operationOf(x.workflow),
+    workflow: x.workflow,
+    version: x.version,
+    status: x.status,
+    priority: x.priority,
+    ...(x.parent && { parentId: x.parent.id }),
+    createdAt: new Date(x.createdAt).toISOString(),
+    updatedAt: new Date(x.updatedAt).toISOString(),
+    ...(x.finishedAt !== undefined && {
+      finishedAt: new Date(x.finishedAt).toISOString(),
+      durationMs: x.finishedAt - x.createdAt,
+    }),
+  };
+}
+
+/** One execution as `GET /v1/executions/{id}` answers it. */
+export function executionView(x: Execution): Record<string, unknown> {
+  return {
+    ...executionSummary(x),
+    input: x.input,
+    ...(x.status === 'succeeded' && { output: x.output ?? null }),
+    ...(x.error && { error: x.error }),
+    state: x.state,
+    outstanding: Object.entries(x.outstanding).map(([id, o]) => ({
+      id,
+      kind: o.kind,
+      rule: o.rule,
+      target: o.target,
+      ...(o.key !== undefined && { key: o.key }),
+    })),
+    links: executionLinks(x.id),
+  };
+}

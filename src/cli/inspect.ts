@@ -1,0 +1,96 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { executionRows, gantt, text, timeline } from './format.js';
+import { openPlatform, type ListFilter, type Platform, type TargetOptions } from './platform.js';
+
+function out(lines: string[] | string): void {
+  process.stdout.write(`${Array.isArray(lines) ? lines.join('\n') : lines}\n`);
+}
+
+function json(value: unknown): void {
+  out(JSON.stringify(value, null, 2));
+}
+
+/** Adds the target options every state-reading command takes. */
+export function withTarget(cmd: Command): Command {
+  return cmd
+    .option('--data <dir>', 'folder of the embedded store (default ./.cosmos)')
+    .option('--db <url>', 'PostgreSQL connection URL')
+    .option('--schema <name>', 'schema holding the platform tables (with --db)')
+    .option('--url <server>', 'a running Cosmos server, e.g. http://127.0.0.1:7070');
+}
+
+async function using<T>(o: TargetOptions, f: (p: Platform) => Promise<T>): Promise<T> {
+  const p = await openPlatform(o);
+  try {
+    return await f(p);
+  } finally {
+    await p.close();
+  }
+}
+
+function limit(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 200) throw new InvalidArgumentError('a limit is 1..200');
+  return n;
+}
+
+/** `cosmos executions`, `cosmos trace <id>`, `cosmos logs <id>`. */
+export function inspectCommands(program: Command): void {
+  withTarget(
+    program
+      .command('executions')
+      .description('list executions, newest first (search with --q, page with --cursor)')
+      .option('--service <name>', 'only this service')
+      .option('--status <status>', 'running, succeeded, failed or canceled')
+      .option('--q <text>', 'an execution id, or text in its input, state or output')
+      .option('--limit <n>', 'rows per page (1..200)', limit, 20)
+      .option('--cursor <cursor>', 'the next page, as printed after the previous one')
+      .option('--json', 'print JSON'),
+  ).action(async (o: TargetOptions & ListFilter & { json?: boolean }) => {
+    const page = await using(o, (p) =>
+      p.list({
+        ...(o.service && { service: o.service }),
+        ...(o.status && { status: o.status }),
+        ...(o.q && { q: o.q }),
+        ...(o.limit && { limit: o.limit }),
+        ...(o.cursor && { cursor: o.cursor }),
+      }),
+    );
+    if (o.json) return json(page);
+    if (page.items.length === 0) return out('no executions');
+    out(executionRows(page.items));
+    if (page.nextCursor) out(`\nmore: --cursor ${page.nextCursor}`);
+  });
+
+  withTarget(
+    program
+      .command('trace <id>')
+      .description("an execution's trace as a text timeline")
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, o: TargetOptions & { json?: boolean }) => {
+    const [x, t] = await using(o, (p) => Promise.all([p.get(id), p.trace(id)]));
+    if (o.json) return json({ execution: x, ...t });
+    out(`${x.executionId}  ${text(x.workflow)}  ${x.status}`);
+    const columns = process.stdout.columns ?? 120;
+    const chart = gantt(t.spans ?? [], Math.max(20, Math.min(100, columns - 64)));
+    if (chart.length > 0) out(['', ...chart, '', 'events:']);
+    out(timeline(t.events, t.children));
+  });
+
+  withTarget(
+    program
+      .command('logs <id>')
+      .description("an execution's log lines (ctx.log)")
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, o: TargetOptions & { json?: boolean }) => {
+    const t = await using(o, (p) => p.trace(id));
+    const lines = t.events.filter((e) => e.kind === 'log');
+    if (o.json) return json(lines);
+    if (lines.length === 0) return out('no log lines');
+    for (const e of lines) {
+      const { message, ...rest } = (e.data ?? {}) as { message?: string };
+      const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+      out(`${new Date(e.at).toISOString()}  ${e.rule ?? ''}  ${message ?? ''}${extra}`);
+    }
+  });
+}
