@@ -6,6 +6,9 @@ const BENCHMARKS: Record<string, () => Promise<{ main(argv: string[]): Promise<v
   queue: () => import('./queue.js'),
   dispatch: () => import('./dispatch.js'),
   compute: () => import('./compute.js'),
+  workflow: () => import('./workflow.js'),
+  thumbnails: () => import('./thumbnails.js'),
+  ui: () => import('./ui.js'),
 };
 
 async function runBench(argv: string[]): Promise<void> {
