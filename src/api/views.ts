@@ -1,4 +1,5 @@
-import type { Execution } from '../workflow/execution.js';
+import type { RunInfo } from '../functions/runtime.js';
+import type { Execution, TraceEvent } from '../workflow/execution.js';
 
 /** Where an execution's resources are, relative to the server. */
 export function executionLinks(id: string): Record<string, string> {
@@ -54,4 +55,51 @@ export function executionView(x: Execution): Record<string, unknown> {
     })),
     links: executionLinks(x.id),
   };
+}
+
+/** One line of `GET /v1/executions/{id}/logs`: a workflow's ctx.log or what a function printed. */
+export interface LogView {
+  at: string;
+  level: string;
+  msg: string;
+  /** `workflow` (ctx.log in a rule) or `function`. */
+  source: 'workflow' | 'function';
+  rule?: string;
+  /** For function lines: the function and the request id of its invocation. */
+  function?: string;
+  pid?: string;
+  data?: Record<string, unknown>;
+}
+
+/** The log lines held in an execution's trace events, in time order. */
+export function logLines(events: TraceEvent[]): LogView[] {
+  const out: (LogView & { t: number })[] = [];
+  for (const e of events) {
+    if (e.kind === 'log') {
+      const { message, ...data } = e.data ?? {};
+      out.push({
+        t: e.at,
+        at: '',
+        level: 'info',
+        msg: typeof message === 'string' ? message : JSON.stringify(message ?? ''),
+        source: 'workflow',
+        ...(e.rule !== undefined && { rule: e.rule }),
+        ...(Object.keys(data).length > 0 && { data }),
+      });
+    } else if (e.kind === 'reaction' || e.kind === 'error') {
+      const logs = (e.data?.run as RunInfo | undefined)?.logs;
+      for (const l of logs ?? [])
+        out.push({
+          t: l.at,
+          at: '',
+          level: l.level,
+          msg: l.msg,
+          source: 'function',
+          ...(typeof e.data?.target === 'string' && { function: e.data.target }),
+          ...(typeof e.data?.pid === 'string' && { pid: e.data.pid }),
+        });
+    }
+  }
+  // Stable: lines of one invocation keep their order when clocks tie.
+  return out.sort((a, b) => a.t - b.t).map(({ t, ...l }) => ({ ...l, at: new Date(t).toISOString() }));
 }

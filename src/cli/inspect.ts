@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { executionRows, gantt, text, timeline } from './format.js';
 import { openPlatform, type ListFilter, type Platform, type TargetOptions } from './platform.js';
+import { logLines } from '../api/views.js';
 
 function out(lines: string[] | string): void {
   process.stdout.write(`${Array.isArray(lines) ? lines.join('\n') : lines}\n`);
@@ -80,17 +81,17 @@ export function inspectCommands(program: Command): void {
   withTarget(
     program
       .command('logs <id>')
-      .description("an execution's log lines (ctx.log)")
+      .description("an execution's log lines: ctx.log in its rules and what its functions printed")
       .option('--json', 'print JSON'),
   ).action(async (id: string, o: TargetOptions & { json?: boolean }) => {
     const t = await using(o, (p) => p.trace(id));
-    const lines = t.events.filter((e) => e.kind === 'log');
+    const lines = logLines(t.events);
     if (o.json) return json(lines);
     if (lines.length === 0) return out('no log lines');
-    for (const e of lines) {
-      const { message, ...rest } = (e.data ?? {}) as { message?: string };
-      const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-      out(`${new Date(e.at).toISOString()}  ${e.rule ?? ''}  ${message ?? ''}${extra}`);
+    for (const l of lines) {
+      const where = l.source === 'function' ? `${l.function ?? '?'} ${l.pid ?? ''}` : (l.rule ?? '');
+      const extra = l.data ? ` ${JSON.stringify(l.data)}` : '';
+      out(`${l.at}  ${l.level.padEnd(5)}  ${where}  ${l.msg}${extra}`);
     }
   });
 }

@@ -3,6 +3,7 @@ import type { Dispatcher } from './dispatcher.js';
 import { asFailure, FunctionFailure } from './failure.js';
 import { Gatherer } from './gather.js';
 import type { BatchItemResult } from './protocol.js';
+import { RunLogs, type LogLine } from './run-logs.js';
 import type { RegisteredFunction } from './registry.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -20,6 +21,9 @@ export interface RunInfo {
   /** Invocations that shared the handler call (micro-batching); 1 without batching. */
   batch: number;
   runtime: 'thread' | 'sandbox' | 'command';
+  /** What the handler printed or logged, in order (at most MAX_LOG_LINES; `logsDropped` counts the rest). */
+  logs?: LogLine[];
+  logsDropped?: number;
 }
 
 /** The outcome of a direct run (see runDirect). */
@@ -97,7 +101,8 @@ export class DirectPath {
     const id = this.host.nextId();
     this.host.countCall(reg.name);
     let startedAt: number | undefined;
-    const run = (): RunInfo | undefined => firstRun(startedAt, 1, o.runtime);
+    const logs = new RunLogs();
+    const run = (): RunInfo | undefined => firstRun(startedAt, 1, o.runtime, logs);
     const result = dispatcher
       .run({
         id,
@@ -110,6 +115,7 @@ export class DirectPath {
         workers: this.host.workers(reg),
         timeoutMs: o.timeoutMs,
         onStart: () => (startedAt = Date.now()),
+        onLog: logs.add,
         input: {
           ref: reg.ref,
           input,
@@ -184,7 +190,8 @@ export class DirectPath {
     for (const i of items) i.job = id;
     this.host.countCall(reg.name);
     let startedAt: number | undefined;
-    const run = (): RunInfo | undefined => firstRun(startedAt, items.length, o.runtime);
+    const logs = new RunLogs();
+    const run = (): RunInfo | undefined => firstRun(startedAt, items.length, o.runtime, logs);
     dispatcher
       .run({
         id,
@@ -196,6 +203,7 @@ export class DirectPath {
         workers: this.host.workers(reg),
         timeoutMs: o.timeoutMs,
         onStart: () => (startedAt = Date.now()),
+        onLog: logs.add,
         input: {
           ref: reg.ref,
           input: items.map((i) => i.input),
@@ -238,8 +246,9 @@ function firstRun(
   startedAt: number | undefined,
   batch: number,
   runtime: RunInfo['runtime'],
+  logs: RunLogs,
 ): RunInfo | undefined {
   return startedAt === undefined
     ? undefined
-    : { startedAt, finishedAt: Date.now(), attempt: 1, node: NODE_NAME, batch, runtime };
+    : { startedAt, finishedAt: Date.now(), attempt: 1, node: NODE_NAME, batch, runtime, ...logs.info() };
 }

@@ -1,5 +1,5 @@
 import { CosmosError } from '../errors.js';
-import type { RunInput, Runner } from './runtimes/runner.js';
+import type { RunInput, RunOptions, Runner } from './runtimes/runner.js';
 import type { SlotScheduler } from './scheduler/slot-scheduler.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -17,6 +17,8 @@ export interface DispatchJob {
   timeoutMs: number;
   /** Called when a runner takes the job (the end of its wait for a slot and a worker). */
   onStart?: (runner: Runner) => void;
+  /** A line the handler printed or logged through its context. */
+  onLog?: RunOptions['onLog'];
 }
 
 interface Entry {
@@ -91,7 +93,8 @@ export class Dispatcher {
   private launch(id: string, e: Entry, runner: Runner): void {
     e.runner = runner;
     e.job.onStart?.(runner);
-    runner.run(e.job.input, { timeoutMs: e.job.timeoutMs }).then(
+    const { timeoutMs, onLog } = e.job;
+    runner.run(e.job.input, onLog ? { timeoutMs, onLog } : { timeoutMs }).then(
       (output) => this.settle(id, e, runner, true, output),
       (err: unknown) => this.settle(id, e, runner, false, err),
     );

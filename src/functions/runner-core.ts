@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
+import { captureConsole, MAX_LOG_LINE } from './console-capture.js';
 import { findFunction, type FunctionContext, type FunctionDefinition } from './define.js';
 import { serializeError, type SerializedError } from './failure.js';
 import type {
@@ -62,6 +63,22 @@ export function createRunner(
   }, 1_000);
   beats.unref();
 
+  // The run whose handler is on the stack right now (console lines printed synchronously belong to it).
+  let onStack: number | undefined;
+  captureConsole(
+    () => {
+      if (onStack !== undefined) return onStack;
+      let only: number | undefined;
+      for (const [id, r] of inFlight) {
+        if (!r.def) continue;
+        if (only !== undefined) return undefined;
+        only = id;
+      }
+      return only;
+    },
+    (id, level, msg) => send({ t: 'log', id, level, msg, at: Date.now() }),
+  );
+
   const byHandle = new Map<number, FunctionDefinition>();
   const answer = (id: number, output: unknown): void =>
     send(options.compact ? [id, output] : { t: 'ok', id, output });
@@ -76,8 +93,10 @@ export function createRunner(
   const runLoaded = (req: RunRequest, def: FunctionDefinition, state: Running): void => {
     state.def = def;
     const ctx = new Context(req, state, send);
+    onStack = req.id;
     try {
       const out = req.batch ? runBatch(def, req.input as unknown[], ctx) : runOne(def, req.input, ctx);
+      onStack = undefined;
       if (out instanceof Promise) {
         state.lastBeat = Date.now();
         inFlight.set(req.id, state);
@@ -92,6 +111,7 @@ export function createRunner(
         answer(req.id, out);
       }
     } catch (e) {
+      onStack = undefined;
       inFlight.delete(req.id);
       fail(req.id, e);
     }
@@ -172,7 +192,14 @@ class Context implements FunctionContext {
   }
 
   log(level: LogLevel, msg: string): void {
-    this.send({ t: 'log', id: this.req.id, level, msg: String(msg), at: Date.now() });
+    const line = String(msg);
+    this.send({
+      t: 'log',
+      id: this.req.id,
+      level,
+      msg: line.length > MAX_LOG_LINE ? `${line.slice(0, MAX_LOG_LINE)}…` : line,
+      at: Date.now(),
+    });
   }
 }
 

@@ -8,6 +8,7 @@ import type { EnqueueResult, LeasedMessage } from '../types.js';
 import { retryDelay } from './backoff.js';
 import { bundle } from './bundler.js';
 import { DirectPath, NODE_NAME, type DirectResult, type RunInfo } from './direct.js';
+import { RunLogs } from './run-logs.js';
 import { Dispatcher } from './dispatcher.js';
 import { z } from 'zod';
 import { FUNCTION_DEFAULTS, fn, type FunctionDefinition } from './define.js';
@@ -122,6 +123,7 @@ interface Work {
   startedAt?: number;
   /** When the handler call answered or failed. */
   finishedAt?: number;
+  logs: RunLogs;
 }
 
 /**
@@ -446,7 +448,9 @@ export class FunctionRuntime {
         (local) => this.submit(reg, [inv], local),
         (e: unknown) => {
           const f = asFailure(e, reg.name);
-          void this.failed(inv, f, { reg, invocations: [inv], call: 0 }).finally(() => this.unwait(reg, 1));
+          void this.failed(inv, f, { reg, invocations: [inv], call: 0, logs: new RunLogs() }).finally(() =>
+            this.unwait(reg, 1),
+          );
         },
       );
       return;
@@ -464,7 +468,7 @@ export class FunctionRuntime {
     const call = this.nextWork++;
     this.countCall(reg.name);
     const id = `w${call}`;
-    const work: Work = { reg, invocations, call, ...(files && { files }) };
+    const work: Work = { reg, invocations, call, logs: new RunLogs(), ...(files && { files }) };
     this.works.set(id, work);
     const o = reg.def.options;
     const workers = this.poolFor(reg);
@@ -482,6 +486,7 @@ export class FunctionRuntime {
       workers,
       timeoutMs: o.timeoutMs,
       onStart: () => (work.startedAt = Date.now()),
+      onLog: work.logs.add,
       input: {
         ref: reg.ref,
         input: batch ? invocations.map((i) => i.msg.payload.input) : first.payload.input,
@@ -765,5 +770,6 @@ function runOf(inv: Invocation, work: Work): RunInfo | undefined {
     node: NODE_NAME,
     batch: work.invocations.length,
     runtime: work.reg.def.options.runtime,
+    ...work.logs.info(),
   };
 }

@@ -84,7 +84,11 @@ export function toReadableSpans(spans: Span[], rootId: string, fallbackService =
         : { code: s.status === 'ok' ? SpanStatusCode.OK : SpanStatusCode.UNSET },
       attributes: attributesOf(s),
       links: [],
-      events: [],
+      events: (s.logs ?? []).map((l) => ({
+        name: 'log',
+        time: hr(l.at),
+        attributes: { 'log.severity': l.level, 'log.message': l.msg },
+      })),
       ended: true,
       resource: resourceOf(service),
       instrumentationScope: SCOPE,

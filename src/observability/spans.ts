@@ -1,4 +1,5 @@
 import type { RunInfo } from '../functions/runtime.js';
+import type { LogLine } from '../functions/run-logs.js';
 import { childId, type Execution, type Outstanding, type TraceEvent } from '../workflow/execution.js';
 
 /**
@@ -19,6 +20,8 @@ export interface Span {
   end: number | null;
   status: 'ok' | 'error' | 'running' | 'canceled';
   attributes: Record<string, unknown>;
+  /** What an invocation's handler printed or logged (OTel span events on export). */
+  logs?: LogLine[];
 }
 
 /** One execution of a trace: its document and its trace events in order. */
@@ -93,8 +96,9 @@ function answered(x: Execution, e: TraceEvent): Span {
   const d = e.data!;
   const pid = d.pid as string;
   const kind = (d.kind as Outstanding['kind'] | undefined) ?? 'invoke';
-  const run = d.run as RunInfo | undefined;
-  const requestedAt = typeof d.requestedAt === 'number' ? d.requestedAt : (run?.startedAt ?? e.at);
+  const { logs, logsDropped, ...run } = (d.run ?? {}) as Partial<RunInfo>;
+  const ran = d.run !== undefined ? (run as RunInfo) : undefined;
+  const requestedAt = typeof d.requestedAt === 'number' ? d.requestedAt : (ran?.startedAt ?? e.at);
   return {
     id: `${x.id}/${pid}`,
     parentId: x.id,
@@ -109,13 +113,15 @@ function answered(x: Execution, e: TraceEvent): Span {
       rule: e.rule,
       ...(d.key !== undefined && { key: d.key }),
       ...(kind === 'call' && { childExecutionId: childId(x.id, pid) }),
-      ...(run && {
-        ...run,
-        waitMs: Math.max(0, run.startedAt - requestedAt),
-        runMs: run.finishedAt - run.startedAt,
+      ...(ran && {
+        ...ran,
+        waitMs: Math.max(0, ran.startedAt - requestedAt),
+        runMs: ran.finishedAt - ran.startedAt,
       }),
+      ...(logsDropped !== undefined && { logsDropped }),
       ...(d.error !== undefined && { error: d.error }),
     },
+    ...(logs && { logs }),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Store } from '../../store/store.js';
 import type { WorkflowEngine } from '../../workflow/engine.js';
 import { EXECUTION_STATUSES, type Execution, type ExecutionStatus } from '../../workflow/execution.js';
 import { executionPage, MAX_PAGE, traceAndChildren } from '../listing.js';
-import { executionView } from '../views.js';
+import { executionView, logLines } from '../views.js';
 
 async function found(engine: WorkflowEngine, id: string): Promise<Execution> {
   const x = await engine.get(id);
@@ -43,15 +43,14 @@ export function executionRoutes(app: FastifyInstance, store: Store, engine: Work
     return { executionId: x.id, status: x.status, ...(await traceAndChildren(store, x)) };
   });
 
-  app.get<{ Params: { id: string } }>('/v1/executions/:id/logs', async (req) => {
+  // The workflow's ctx.log lines and what its functions printed, in time order; `q` keeps matching lines.
+  app.get<{ Params: { id: string }; Querystring: { q?: string } }>('/v1/executions/:id/logs', async (req) => {
     const x = await found(engine, req.params.id);
-    const events = await engine.trace(x.id);
-    return {
-      executionId: x.id,
-      lines: events
-        .filter((e) => e.kind === 'log')
-        .map((e) => ({ at: new Date(e.at).toISOString(), rule: e.rule, ...e.data })),
-    };
+    const q = req.query.q?.toLowerCase();
+    const lines = logLines(await engine.trace(x.id)).filter(
+      (l) => q === undefined || l.msg.toLowerCase().includes(q),
+    );
+    return { executionId: x.id, lines };
   });
 
   app.post<{ Params: { id: string }; Body: { reason?: unknown } | undefined }>(
