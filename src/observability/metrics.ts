@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PendingClass } from '../store/store.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Queue } from '../queue/queue.js';
 import type { WorkflowStore } from '../store/store.js';
@@ -19,7 +20,7 @@ export class NodeMetrics {
 
   constructor(
     queue: Queue,
-    runtime?: Pick<FunctionRuntime, 'handlerCallCounts' | 'onRun' | 'slotUse'>,
+    runtime?: Pick<FunctionRuntime, 'handlerCallCounts' | 'onRun' | 'slotUse' | 'registry'>,
     workflows?: Pick<WorkflowStore, 'countByStatus'>,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cosmos_process_' });
@@ -129,6 +130,34 @@ export class NodeMetrics {
           for (const [state, n] of Object.entries(await queue.counts(q.name)))
             out.push([{ queue: q.name, state }, n]);
         return out;
+      },
+    );
+    // Depth and age of what is ready to run, per queue, its pool (function queues) and priority class.
+    const pendingByClass = async (): Promise<(PendingClass & { queue: string; pool: string })[]> => {
+      const poolOf = new Map(runtime?.registry.list().map((r) => [r.queue, r.def.options.pool]) ?? []);
+      const out: (PendingClass & { queue: string; pool: string })[] = [];
+      for (const q of await queue.listQueues())
+        for (const c of await queue.pendingByClass(q.name))
+          out.push({ ...c, queue: q.name, pool: poolOf.get(q.name) ?? '' });
+      return out;
+    };
+    this.scraped(
+      'cosmos_queue_depth',
+      'Messages ready to run per queue, pool (function queues) and priority class, read when scraped',
+      ['queue', 'pool', 'class'],
+      async () =>
+        (await pendingByClass()).map((c) => [{ queue: c.queue, pool: c.pool, class: c.class }, c.n]),
+    );
+    this.scraped(
+      'cosmos_queue_oldest_age_seconds',
+      'How long the oldest ready message has waited, per queue, pool and priority class',
+      ['queue', 'pool', 'class'],
+      async () => {
+        const now = Date.now();
+        return (await pendingByClass()).map((c) => [
+          { queue: c.queue, pool: c.pool, class: c.class },
+          Math.max(0, now - c.oldest) / 1000,
+        ]);
       },
     );
   }

@@ -69,7 +69,8 @@ function executionSpans({ doc: x, events }: TracedExecution): Span[] {
         start: e.at,
         end: e.at,
         status: 'ok',
-        attributes: { ...(e.step !== undefined && { step: e.step }), ...e.data },
+        // The state and the requests' inputs stay in the events (the UI reads them there), out of exports.
+        attributes: { ...(e.step !== undefined && { step: e.step }), requests: e.data?.requests ?? 0 },
       });
     } else if ((e.kind === 'reaction' || e.kind === 'error') && typeof e.data?.pid === 'string') {
       spans.push(answered(x, e));

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { resolveQueueOptions, type QueueOptions, type QueueOptionsInput } from '../config.js';
-import { RetryEnqueue, type NewMessage, type Store } from '../store/store.js';
+import { RetryEnqueue, type NewMessage, type PendingClass, type Store } from '../store/store.js';
 import type {
   Clock,
   DequeueRequest,
@@ -149,6 +149,11 @@ export class Queue {
 
   counts(queue: string): Promise<StateCounts> {
     return this.store.queue.counts(checkQueueName(queue));
+  }
+
+  /** Ready messages by priority class, with the time the oldest of each became ready. */
+  pendingByClass(queue: string): Promise<PendingClass[]> {
+    return this.store.queue.pendingByClass(checkQueueName(queue));
   }
 
   /** When something on the queue next comes due by itself (a delayed message, a lease expiry), if ever. */

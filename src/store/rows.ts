@@ -155,3 +155,22 @@ export function matches(row: ExecutionRow, f: ExecutionFilter): boolean {
       (row.createdAt === f.before.createdAt && row.id < f.before.id))
   );
 }
+
+/**
+ * Priority classes (SPEC §5: classes shift priorities by large offsets from the enqueue time), as an SQL
+ * expression both dialects accept: the offset of a message's priority from its enqueue time, bucketed.
+ */
+export const PRIORITY_CLASSES: [name: string, belowMs: number][] = [
+  ['ahead_1d', -86_400_000 + 1],
+  ['ahead_1h', -3_600_000 + 1],
+  ['ahead_1m', -60_000 + 1],
+  ['default', 60_000],
+  ['behind_1m', 3_600_000],
+  ['behind_1h', 86_400_000],
+];
+export function priorityClassSql(priority: string, createdAt: string): string {
+  const whens = PRIORITY_CLASSES.map(
+    ([name, below]) => `WHEN ${priority} - ${createdAt} < ${below} THEN '${name}'`,
+  );
+  return `CASE ${whens.join(' ')} ELSE 'behind_1d' END`;
+}

@@ -90,6 +90,8 @@ export interface QueueStore {
   cancel(ids: number[], now: number): Promise<number[]>;
   get(id: number): Promise<Message<string> | undefined>;
   counts(queue: string): Promise<StateCounts>;
+  /** Ready messages by priority class: how many, and since when the oldest has been ready (epoch ms). */
+  pendingByClass(queue: string): Promise<PendingClass[]>;
 
   /**
    * Moves what time has made due: invisible messages whose delay passed become pending; expired leases go
@@ -214,4 +216,12 @@ export interface ServiceStore {
   list(): Promise<ServiceRecord[]>;
   /** Every service that calls `name`, directly or through others, nearest first. */
   callersOf(name: string): Promise<{ name: string; depth: number }[]>;
+}
+
+/** Ready messages of one priority class of a queue (see PRIORITY_CLASSES). */
+export interface PendingClass {
+  class: string;
+  n: number;
+  /** When the longest-waiting of them became ready (epoch ms). */
+  oldest: number;
 }

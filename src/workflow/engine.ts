@@ -61,6 +61,7 @@ export class WorkflowEngine {
   private readonly live = new Map<string, LiveExecution>();
   private readonly loading = new Map<string, Promise<LiveExecution | undefined>>();
   private readonly finishListeners: ((x: Execution) => void)[] = [];
+  private readonly commitListeners: ((x: Execution) => void)[] = [];
   private readonly commits: Batcher<StepWrite, StepOutcome>;
   private readonly o: Required<Omit<WorkflowEngineOptions, 'clock' | 'callPolicy'>>;
   private readonly callPolicy: CallPolicy | undefined;
@@ -106,6 +107,11 @@ export class WorkflowEngine {
 
   onFinished(listener: (x: Execution) => void): void {
     this.finishListeners.push(listener);
+  }
+
+  /** Every step this node commits (the UI's live updates); listeners must be cheap, they run on the hot path. */
+  onCommitted(listener: (x: Execution) => void): void {
+    this.commitListeners.push(listener);
   }
 
   async start(): Promise<void> {
@@ -712,6 +718,7 @@ export class WorkflowEngine {
     for (const a of b.acks) void this.queue.complete(a.lease);
     if (b.withdraw.length > 0) void this.withdraw(b.withdraw);
     for (const w of b.waiters) w.resolve();
+    for (const f of this.commitListeners) f(x);
     if (x.status !== 'running') for (const f of this.finishListeners) f(x);
   }
 

@@ -87,16 +87,28 @@ export function step<S, I>(
   // Inputs and outputs often hold parts of the draft, which die with it: copy them while they are alive.
   // They travel as JSON anyway, so a JSON copy is also the earliest check that they can.
   const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+  // The trace line of the step running now (a firing, reaction, error or signal): ctx.log lines come after it.
+  const stepEvent = (): TraceEvent | undefined => {
+    for (let i = trace.length - 1; i >= 0; i--) if (trace[i]!.kind !== 'log') return trace[i];
+    return undefined;
+  };
+  // What each request was asked with, kept on the step's trace line for the UI's invocation details.
+  const asked = (pid: string, input: unknown): void => {
+    const data = stepEvent()?.data;
+    if (data) ((data.inputs ??= {}) as Record<string, unknown>)[pid] = input;
+  };
   const ctx = (rule: string): RuleContext<I> => ({
     executionId: x.id,
     input: x.input as I,
     invoke(fn, input, o = {}) {
       const pid = request(rule, 'invoke', fn, o.key);
+      const copy = plain(input);
+      asked(pid, copy);
       effects.push({
         kind: 'invoke',
         pid,
         fn,
-        input: plain(input),
+        input: copy,
         priority: o.priority ?? x.priority,
         ...(o.key !== undefined && { key: o.key }),
         ...(o.pool !== undefined && { pool: o.pool }),
@@ -104,12 +116,14 @@ export function step<S, I>(
     },
     call(service, operation, input, o = {}) {
       const pid = request(rule, 'call', `${service}.${operation}`, o.key);
+      const copy = plain(input);
+      asked(pid, copy);
       effects.push({
         kind: 'call',
         pid,
         service,
         operation,
-        input: plain(input),
+        input: copy,
         priority: o.priority ?? x.priority,
         childId: childId(x.id, pid),
       });
@@ -176,7 +190,12 @@ export function step<S, I>(
       };
       return false;
     }
-    return x.state !== before;
+    const changed = x.state !== before;
+    // The state after the step, on the trace line that describes it (the UI replays an execution with these).
+    // Immer's structural sharing makes this a reference, not a copy, until the commit serialises the trace.
+    const step = stepEvent();
+    if (changed && step?.data) step.data.state = x.state;
+    return changed;
   };
 
   // 1. The event.
@@ -187,7 +206,7 @@ export function step<S, I>(
       } catch (e) {
         finish = { ok: false, error: toFailure(e, 'workflow_initial_threw') };
       }
-      trace.push({ kind: 'started', at: now, data: { version: x.version } });
+      trace.push({ kind: 'started', at: now, data: { version: x.version, state: x.state } });
       break;
     }
     case 'result': {
@@ -211,7 +230,16 @@ export function step<S, I>(
           id: o.kind === 'call' ? childId(x.id, event.pid) : event.pid,
           ...(event.files && { files: event.files }),
         };
-        trace.push({ kind: 'reaction', at: now, rule: o.rule, data: requestData(event.pid, o, event.run) });
+        trace.push({
+          kind: 'reaction',
+          at: now,
+          rule: o.rule,
+          data: {
+            ...requestData(event.pid, o, event.run),
+            output: event.output ?? null,
+            ...(event.files && { files: event.files }),
+          },
+        });
         if (r?.reaction) mutate(`reaction of rule "${o.rule}"`, o.rule, (d, c) => r.reaction!(d, result, c));
       } else {
         trace.push({
@@ -292,9 +320,11 @@ export function step<S, I>(
 
   function fire(r: Rule<S, I>): boolean {
     const before = requested;
+    const firing: TraceEvent = { kind: 'rule', at: now, rule: r.name, data: { requests: 0 } };
+    trace.push(firing);
     const changed = mutate(`action of rule "${r.name}"`, r.name, (d, c) => r.action(d, c));
     fired.push(r.name);
-    trace.push({ kind: 'rule', at: now, rule: r.name, data: { requests: requested - before } });
+    firing.data!.requests = requested - before;
     if (finish !== undefined) return false;
     if (!changed && requested === before) {
       finish = {

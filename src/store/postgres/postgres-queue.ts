@@ -18,6 +18,7 @@ import {
   RetryEnqueue,
   type FailItem,
   type NewMessage,
+  type PendingClass,
   type QueueDefinition,
   type QueueStore,
   type SettleReport,
@@ -396,6 +397,11 @@ export class PostgresQueueStore implements QueueStore {
     for (const r of await this.run<{ state: MessageState; n: string }>('counts', [queue]))
       counts[r.state] = Number(r.n);
     return counts;
+  }
+
+  async pendingByClass(queue: string): Promise<PendingClass[]> {
+    const rows = await this.run<{ class: string; n: string; oldest: string }>('pendingByClass', [queue]);
+    return rows.map((r) => ({ class: r.class, n: Number(r.n), oldest: Number(r.oldest) }));
   }
 
   async gc(now: number, limit: number): Promise<number> {

@@ -1,5 +1,5 @@
 import type { ExecutionFilter } from '../store.js';
-import { likeEscape } from '../rows.js';
+import { likeEscape, priorityClassSql } from '../rows.js';
 /**
  * Every SQL statement the PostgreSQL store runs, by name. Migration 0002 explains the tables: a message's
  * state is which of ready / leases / finished holds it. Tables resolve through the connection's search_path
@@ -292,6 +292,10 @@ export const pgQueries = {
     ${WAKE('done', '$3', 'exclusive')}
     SELECT id, (SELECT count(*) FROM woken) AS woken FROM done`,
   get: `SELECT * FROM message_view WHERE id = $1`,
+  /** Ready messages by priority class (the offset of their priority from their enqueue time). */
+  pendingByClass: `
+    SELECT ${priorityClassSql('r.priority', 'm.created_at')} AS class, count(*) AS n, min(r.visible_at) AS oldest
+    FROM ready r JOIN messages m ON m.id = r.id WHERE r.queue = $1 AND NOT r.delayed GROUP BY 1`,
   counts: `
     SELECT CASE WHEN delayed THEN 'invisible' ELSE 'pending' END AS state, count(*) AS n
     FROM ready WHERE queue = $1 GROUP BY 1

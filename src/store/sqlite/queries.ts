@@ -1,5 +1,5 @@
 import type { ExecutionFilter } from '../store.js';
-import { likeEscape } from '../rows.js';
+import { likeEscape, priorityClassSql } from '../rows.js';
 /** Every SQL statement the SQLite store runs, by name. Filters are appended by `metadataFilter`. */
 
 const FINISHED = `('completed', 'canceled', 'errored')`;
@@ -83,6 +83,10 @@ export const sqliteQueries = {
     RETURNING id, queue, exclusivity_key`,
   get: `SELECT * FROM messages WHERE id = ?`,
   counts: `SELECT state, count(*) AS n FROM messages WHERE queue = ? GROUP BY state`,
+  /** Ready messages by priority class (the offset of their priority from their enqueue time). */
+  pendingByClass: `
+    SELECT ${priorityClassSql('priority', 'created_at')} AS class, count(*) AS n, min(visible_at) AS oldest
+    FROM messages WHERE queue = ? AND state = 'pending' GROUP BY 1`,
   gcQueue: `
     DELETE FROM messages WHERE id IN (
       SELECT id FROM messages

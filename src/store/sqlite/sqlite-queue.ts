@@ -18,7 +18,14 @@ import {
   type MessageRow,
   type QueueRow,
 } from '../rows.js';
-import type { FailItem, NewMessage, QueueDefinition, QueueStore, SettleReport } from '../store.js';
+import type {
+  FailItem,
+  NewMessage,
+  PendingClass,
+  QueueDefinition,
+  QueueStore,
+  SettleReport,
+} from '../store.js';
 import type { Database, Statement } from './driver.js';
 import type { GroupCommit, TxContext } from './group-commit.js';
 import { metadataFilter, sqliteQueries as q } from './queries.js';
@@ -234,6 +241,10 @@ export class SqliteQueueStore implements QueueStore {
     const counts = emptyCounts();
     for (const r of this.s.counts.all(queue) as { state: MessageState; n: number }[]) counts[r.state] = r.n;
     return Promise.resolve(counts);
+  }
+
+  pendingByClass(queue: string): Promise<PendingClass[]> {
+    return Promise.resolve(this.s.pendingByClass.all(queue) as PendingClass[]);
   }
 
   settle(now: number): Promise<SettleReport> {
