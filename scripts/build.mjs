@@ -1,4 +1,5 @@
-// Compiles src/ to dist/ and ships the SQL migrations beside the code that reads them.
+// Compiles src/ to dist/, ships the SQL migrations beside the code that reads them, and builds the web UI
+// into dist/ui (served at /ui/).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,3 +12,5 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'ts
 });
 cpSync('src/store/migrations', 'dist/store/migrations', { recursive: true });
 chmodSync('dist/cli/main.js', 0o755);
+const { build } = await import('vite');
+await build({ configFile: 'ui.vite.config.ts' });

@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { ServiceCatalog } from './api/catalog.js';
 import { loadServices } from './api/loader.js';
+import { LiveFeed } from './api/live.js';
 import { buildServer } from './api/server.js';
 import { resolveOptions, type CosmosOptions, type CosmosOptionsInput } from './config.js';
 import { FunctionRuntime } from './functions/runtime.js';
@@ -76,7 +77,10 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
     closers.push(() => runtime.stop());
     await engine.start();
     closers.push(() => engine.stop());
-    const app = buildServer({ store, queue, logger, engine, catalog, metrics, blobs });
+    const live = new LiveFeed();
+    engine.onCommitted((x) => live.committed(x));
+    closers.push(() => Promise.resolve(live.close()));
+    const app = await buildServer({ store, queue, logger, engine, catalog, metrics, blobs, runtime, live });
     await app.listen({ host: options.server.host, port: options.server.port });
     closers.push(() => app.close());
     const address = app.server.address();

@@ -11,6 +11,9 @@ import { errorHandler, notFoundHandler } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { blobRoutes } from './routes/blobs.js';
 import { executionRoutes } from './routes/executions.js';
+import { uiRoutes } from './routes/ui.js';
+import { liveRoutes, type LiveFeed } from './live.js';
+import type { FunctionRuntime } from '../functions/runtime.js';
 import { MAX_WAIT_SECONDS, submitRoutes } from './routes/submit.js';
 
 export interface ServerDeps {
@@ -21,6 +24,8 @@ export interface ServerDeps {
   catalog: ServiceCatalog;
   metrics: NodeMetrics;
   blobs: BlobStore;
+  runtime: FunctionRuntime;
+  live: LiveFeed;
 }
 
 function httpLogger(logger: Logger): FastifyBaseLogger {
@@ -31,7 +36,8 @@ function httpLogger(logger: Logger): FastifyBaseLogger {
  * The HTTP edge. Limits are set on purpose: a body limit, request and connection timeouts (the request
  * timeout above the longest `Prefer: wait`), and JSON parsing that rejects prototype poisoning.
  */
-export function buildServer({ store, queue, logger, engine, catalog, metrics, blobs }: ServerDeps) {
+export async function buildServer(deps: ServerDeps) {
+  const { store, queue, logger, engine, catalog, metrics, blobs } = deps;
   const app = Fastify({
     // Warnings and errors only: the node prints where it listens itself, in words. The routes take the base
     // logger type: pino's own Logger type makes a Fastify type they cannot accept.
@@ -89,12 +95,49 @@ export function buildServer({ store, queue, logger, engine, catalog, metrics, bl
   app.get('/v1/queues', async () => {
     const queues = await queue.listQueues();
     return {
-      queues: await Promise.all(queues.map(async (q) => ({ ...q, counts: await queue.counts(q.name) }))),
+      queues: await Promise.all(
+        queues.map(async (q) => ({
+          ...q,
+          counts: await queue.counts(q.name),
+          ready: await queue.pendingByClass(q.name),
+        })),
+      ),
+    };
+  });
+
+  // This node's function layer: slots per pool, workers started, functions and their versions.
+  app.get('/v1/pools', () => {
+    const use = deps.runtime.slotUse();
+    const stats = deps.runtime.poolStats();
+    return {
+      capacity: use.capacity,
+      pools: use.pools.map((p) => ({ ...p, runtimes: statsOf(stats, p.pool) })),
+      functions: deps.runtime.registry.list().map((r) => ({
+        name: r.name,
+        version: r.version,
+        pool: r.def.options.pool,
+        queue: r.queue,
+        runtime: r.def.options.runtime,
+      })),
     };
   });
 
   submitRoutes(app, catalog, engine);
   executionRoutes(app, store, engine);
   blobRoutes(app, blobs);
+  liveRoutes(app, deps.live);
+  await uiRoutes(app);
   return app;
+}
+
+/** A pool's runners by kind (`thread:<pool>`, `sandbox:<pool>`), as the worker pools count them. */
+function statsOf(
+  stats: ReturnType<FunctionRuntime['poolStats']>,
+  pool: string,
+): Record<string, ReturnType<FunctionRuntime['poolStats']>[string]> {
+  return Object.fromEntries(
+    Object.entries(stats)
+      .filter(([k]) => k.endsWith(`:${pool}`))
+      .map(([k, v]) => [k.slice(0, k.indexOf(':')), v]),
+  );
 }

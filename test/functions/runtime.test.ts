@@ -298,15 +298,12 @@ describe.each(storeKinds)('function runtime on $name', (kind) => {
     }
   });
 
-  it("captures what a handler prints and logs, per invocation, in threads and in the sandbox", async () => {
+  it('captures what a handler prints and logs, per invocation, in threads and in the sandbox', async () => {
     const rt = make();
     await rt.register('chatty', basic.chatty, { module: MODULE });
     await rt.register('chattySandboxed', basic.chattySandboxed, { module: MODULE });
     await rt.start();
-    const ids = [
-      (await rt.invoke('chatty', { n: 1 })).id,
-      (await rt.invoke('chattySandboxed', { n: 2 })).id,
-    ];
+    const ids = [(await rt.invoke('chatty', { n: 1 })).id, (await rt.invoke('chattySandboxed', { n: 2 })).id];
     await until(() => results.length === 2, 30_000);
     for (const [n, id] of ids.entries()) {
       const r = results.find((x) => x.messageId === id)!;
