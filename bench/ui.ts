@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { StoreOptions } from '../src/config.js';
 import { startNode } from '../src/node.js';
 import { openStore } from '../src/store/open.js';
+import { searchText } from '../src/workflow/search-text.js';
 import type { StepWrite } from '../src/store/store.js';
 import type { Execution, TraceEvent } from '../src/workflow/execution.js';
 import { intOption, stringOptions } from './lib/args.js';
@@ -99,6 +100,7 @@ function execution(i: number, t0: number): { step: StepWrite; id: string } {
       trace: JSON.stringify(trace),
       enqueue: [],
       signals: [],
+      search: searchText(doc, true)!,
     },
   };
 }
@@ -166,7 +168,10 @@ export async function main(argv: string[]): Promise<void> {
       // A store that grew to this size over time has been analyzed by autovacuum; one filled a moment ago
       // has no statistics yet, and its planner walks the whole table for a filtered list.
       if (kind === 'postgres')
-        await withClient(url, (c) => c.query(`ANALYZE ${pg.escapeIdentifier(schema)}.executions`));
+        await withClient(url, async (c) => {
+          for (const table of ['executions', 'execution_search'])
+            await c.query(`ANALYZE ${pg.escapeIdentifier(schema)}.${table}`);
+        });
       progress.done();
       const node = await startNode({
         store,

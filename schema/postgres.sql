@@ -38,6 +38,11 @@ CREATE TABLE execution_events (
   CONSTRAINT execution_events_pkey PRIMARY KEY (id)
 );
 
+CREATE TABLE execution_search (
+  id text NOT NULL,
+  body text NOT NULL
+);
+
 CREATE TABLE executions (
   id text NOT NULL,
   workflow text NOT NULL,
@@ -159,6 +164,8 @@ CREATE INDEX exclusive_leases_message ON exclusive_leases USING btree (message_i
 CREATE UNIQUE INDEX exclusive_leases_pkey ON exclusive_leases USING btree (queue, key);
 CREATE INDEX execution_events_execution ON execution_events USING btree (execution_id, id);
 CREATE UNIQUE INDEX execution_events_pkey ON execution_events USING btree (id);
+CREATE INDEX execution_search_body ON execution_search USING gin (body gin_trgm_ops) WITH (gin_pending_list_limit='256');
+CREATE INDEX execution_search_id ON execution_search USING btree (id);
 CREATE INDEX executions_created ON executions USING btree (created_at, id);
 CREATE INDEX executions_open ON executions USING btree (workflow, version) WHERE (status = 'running'::text);
 CREATE INDEX executions_owned ON executions USING btree (owner_until) WHERE (owner IS NOT NULL);

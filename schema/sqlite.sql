@@ -14,6 +14,18 @@ CREATE TABLE execution_events (
   events        TEXT    NOT NULL
 ) STRICT;
 
+CREATE VIRTUAL TABLE execution_search USING fts5(id UNINDEXED, body, tokenize = 'trigram');
+
+CREATE TABLE 'execution_search_config'(k PRIMARY KEY, v) WITHOUT ROWID;
+
+CREATE TABLE 'execution_search_content'(id INTEGER PRIMARY KEY, c0, c1);
+
+CREATE TABLE 'execution_search_data'(id INTEGER PRIMARY KEY, block BLOB);
+
+CREATE TABLE 'execution_search_docsize'(id INTEGER PRIMARY KEY, sz BLOB);
+
+CREATE TABLE 'execution_search_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;
+
 CREATE TABLE executions (
   id           TEXT    PRIMARY KEY,
   workflow     TEXT    NOT NULL,

@@ -155,6 +155,11 @@ export interface StepWrite {
   enqueue: NewMessage[];
   /** Signal messages the step applies, recorded so a redelivery is recognised. */
   signals: number[];
+  /**
+   * Text the list's search finds the execution by (id, workflow, input; output and error when it ends),
+   * given only by the steps that start or finish it: searching stays off the per-step path.
+   */
+  search?: string;
 }
 
 export type StepOutcome =
@@ -166,7 +171,7 @@ export interface ExecutionFilter {
   workflow?: string;
   /** Executions of a service's operations (workflows named `service.operation`). */
   service?: string;
-  /** Text search: an execution id, or text anywhere in its document (input, state, output, error). */
+  /** Text search: an execution id, or text in its id, workflow, input, output or error (a substring). */
   q?: string;
   status?: string;
   parentId?: string;

@@ -8,6 +8,7 @@ import type { ExecutionRow, StepOutcome, StepWrite } from '../store/store.js';
 import type { Clock, EnqueueInput, LeasedMessage } from '../types.js';
 import type { Workflow, WorkflowFailure } from './define.js';
 import { newExecution, step } from './evaluate.js';
+import { searchText } from './search-text.js';
 import { EVENTS_QUEUE, eventOf, type EventMessage, type ReplyMessage } from './events.js';
 import type { Execution, ExecutionEvent, ParentLink, TraceEvent } from './execution.js';
 import { LiveExecution, batchIsEmpty, emptyBatch, type Batch } from './live.js';
@@ -706,9 +707,11 @@ export class WorkflowEngine {
       owner: locals ? this.token : null,
       ownerUntil: mine ? now + this.o.leaseMs : locals ? now : null,
     };
+    const search = searchText(x, l.committed === 0);
     const out = await this.commits.add({
       row,
       ...(locals && !mine && { keepOwner: true }),
+      ...(search !== undefined && { search }),
       trace: b.trace.length > 0 ? JSON.stringify(b.trace) : null,
       enqueue,
       signals: b.signals,

@@ -91,6 +91,7 @@ describe.each(storeKinds)('workflow store conformance on $name', (kind) => {
   });
 
   it('lists by service, status and parent, searches text literally, and pages by cursor', async () => {
+    // The search text the engine gives at the start and the end of an execution (see searchText).
     const rows = [
       row('x1', 1, { createdAt: T0 + 1, doc: JSON.stringify({ input: { title: 'Big Buck Bunny' } }) }),
       row('x2', 1, { createdAt: T0 + 2, doc: JSON.stringify({ input: { title: '100% done_now' } }) }),
@@ -98,7 +99,17 @@ describe.each(storeKinds)('workflow store conformance on $name', (kind) => {
       row('x4', 1, { createdAt: T0 + 4, parentId: 'x1', status: 'failed', finishedAt: T0 + 5 }),
     ];
     await store.workflow.commitSteps(
-      rows.map((r) => write(r)),
+      rows.map((r) => write(r, { search: `${r.id} ${r.workflow} ${r.doc}` })),
+      T0,
+    );
+    // A second line when x3 finishes: its output is searchable, and it is still listed once.
+    await store.workflow.commitSteps(
+      [
+        write(
+          { ...rows[2]!, seq: 2, status: 'succeeded', finishedAt: T0 + 9 },
+          { search: 'x3 succeeded "Tears of Steel"' },
+        ),
+      ],
       T0,
     );
     const ids = async (f: Parameters<Store['workflow']['listExecutions']>[0]) =>
@@ -112,6 +123,9 @@ describe.each(storeKinds)('workflow store conformance on $name', (kind) => {
     expect(await ids({ limit: 10, q: 'e_n' })).toEqual(['x2']);
     expect(await ids({ limit: 10, q: '%' })).toEqual(['x2']);
     expect(await ids({ limit: 10, q: 'x3' })).toEqual(['x3']);
+    expect(await ids({ limit: 10, q: 'tears of' })).toEqual(['x3']);
+    expect(await ids({ limit: 10, q: 'x' })).toEqual(['x4', 'x3', 'x2', 'x1']);
+    expect(await ids({ limit: 10, q: 'media2.enc' })).toEqual(['x3']);
     expect(await ids({ limit: 2, before: { createdAt: T0 + 3, id: 'x3' } })).toEqual(['x2', 'x1']);
     // Filters combine; a search by id still answers only within the other filters.
     expect(await ids({ limit: 10, service: 'media', status: 'failed', parentId: 'x1' })).toEqual(['x4']);

@@ -43,7 +43,8 @@ export class PostgresStore implements Store {
       // Every statement of the store is an ordered index walk or a point lookup. Without table statistics
       // (a fresh bulk load, or a server with autovacuum off) the planner turns the dequeue into a bitmap scan
       // plus a sort of the whole backlog: 350 ms instead of 1 ms at 1M pending. Bitmap scans never help
-      // these statements, so they are off for the store's own connections.
+      // these statements, so they are off for the store's own connections (the text search, which reads a
+      // trigram index, turns them on for itself: see execution_search_ids).
       options: `-c search_path=${schema} -c enable_bitmapscan=off`,
       application_name: 'cosmos',
     };

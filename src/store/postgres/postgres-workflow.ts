@@ -62,12 +62,14 @@ export class PostgresWorkflowStore implements WorkflowStore {
     const traced = steps.filter((s) => s.trace !== null);
     const signals = steps.flatMap((s) => s.signals.map((m) => [s.row.id, m] as const));
     const outbox = steps.flatMap((s) => s.enqueue);
+    const searched = steps.filter((s) => s.search !== undefined);
     const parts: StepParts = {
       insert: rows.some((x) => x.seq === 1),
       update: rows.some((x) => x.seq > 1),
       finished: rows.some((x) => x.finishedAt !== null),
       trace: traced.length > 0,
       signals: signals.length > 0,
+      search: searched.length > 0,
       outbox: outbox.length > 0,
     };
     const values: unknown[] = [
@@ -97,6 +99,11 @@ export class PostgresWorkflowStore implements WorkflowStore {
       values.push(
         signals.map((x) => x[0]),
         signals.map((x) => x[1]),
+      );
+    if (parts.search)
+      values.push(
+        searched.map((s) => s.row.id),
+        searched.map((s) => s.search),
       );
     if (parts.outbox)
       values.push(

@@ -339,6 +339,7 @@ export interface StepParts {
   finished: boolean;
   trace: boolean;
   signals: boolean;
+  search: boolean;
   outbox: boolean;
 }
 
@@ -397,6 +398,9 @@ function buildCommitSteps(p: StepParts): string {
     ctes.push(`sig AS (
       INSERT INTO applied_signals (execution_id, message_id)
       SELECT * FROM unnest(${args('text[]', 'bigint[]')}) ON CONFLICT DO NOTHING)`);
+  if (p.search)
+    ctes.push(`srch AS (
+      INSERT INTO execution_search (id, body) SELECT * FROM unnest(${args('text[]', 'text[]')}))`);
   if (p.finished)
     ctes.push(`unsig AS (
       DELETE FROM applied_signals WHERE execution_id IN (SELECT id FROM ex_in WHERE finished_at IS NOT NULL))`);
@@ -466,7 +470,7 @@ export function listExecutionsQuery(f: ExecutionFilter): { text: string; values:
   if (f.parentId !== undefined) where.push(`parent_id = ${p(f.parentId)}`);
   if (f.before) where.push(`(created_at, id) < (${p(f.before.createdAt)}::bigint, ${p(f.before.id)}::text)`);
   if (f.service !== undefined) where.push(`workflow LIKE ${p(`${likeEscape(f.service)}.%`)} ESCAPE '\\'`);
-  if (f.q !== undefined) where.push(`doc ILIKE ${p(`%${likeEscape(f.q)}%`)} ESCAPE '\\'`);
+  if (f.q !== undefined) where.push(`id IN (SELECT execution_search_ids(${p(`%${likeEscape(f.q)}%`)}))`);
   const text = `SELECT * FROM executions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
     ORDER BY created_at DESC, id DESC LIMIT ${p(f.limit)}`;
   return { text, values };

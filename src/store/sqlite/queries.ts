@@ -122,6 +122,7 @@ export const sqliteWorkflowQueries = {
     ORDER BY owner_until LIMIT @limit`,
   insertTrace: `
     INSERT INTO execution_events (execution_id, seq, at, events) VALUES (?, ?, ?, ?)`,
+  insertSearch: `INSERT INTO execution_search (id, body) VALUES (?, ?)`,
   insertSignal: `INSERT INTO applied_signals (execution_id, message_id) VALUES (?, ?)`,
   dropSignals: `DELETE FROM applied_signals WHERE execution_id = ?`,
   signalApplied: `SELECT 1 FROM applied_signals WHERE execution_id = ? AND message_id = ?`,
@@ -175,7 +176,15 @@ export function listExecutionsSql(f: ExecutionFilter): { sql: string; params: Re
     add('(created_at, id) < (@beforeAt, @beforeId)', { beforeAt: f.before.createdAt, beforeId: f.before.id });
   if (f.service !== undefined)
     add("workflow LIKE @service ESCAPE '\\'", { service: `${likeEscape(f.service)}.%` });
-  if (f.q !== undefined) add("doc LIKE @q ESCAPE '\\'", { q: `%${likeEscape(f.q)}%` });
+  // FTS5's trigram index answers a LIKE of three characters or more, but not one with an ESCAPE clause: only
+  // text holding a wildcard character needs one (and scans the search rows, still far smaller than documents).
+  if (f.q !== undefined)
+    add(
+      /[%_\\]/.test(f.q)
+        ? "id IN (SELECT id FROM execution_search WHERE body LIKE @q ESCAPE '\\')"
+        : 'id IN (SELECT id FROM execution_search WHERE body LIKE @q)',
+      { q: `%${likeEscape(f.q)}%` },
+    );
   const sql = `SELECT * FROM executions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
     ORDER BY created_at DESC, id DESC LIMIT @limit`;
   return { sql, params };

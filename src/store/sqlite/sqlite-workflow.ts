@@ -59,6 +59,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
             if (written.changes === 0) throw new Conflict();
             if (st.trace !== null) this.s.insertTrace.run(r.id, r.seq, r.updatedAt, st.trace);
             for (const m of st.signals) this.s.insertSignal.run(r.id, m);
+            if (st.search !== undefined) this.s.insertSearch.run(r.id, st.search);
             if (r.finishedAt !== null) this.s.dropSignals.run(r.id);
             if (st.enqueue.length > 0) this.queue.enqueueIn(tx, st.enqueue, now);
             return { ok: true };
