@@ -12,7 +12,7 @@ import { Queue } from './queue/queue.js';
 import { openBlobStore } from './store/blobs/open-blobs.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
-import { WorkflowEngine } from './workflow/engine.js';
+import { idsOf, WorkflowEngine } from './workflow/engine.js';
 
 /** A running Cosmos node: store, queue (with maintenance), function runtime, workflow engine, HTTP edge. */
 export interface CosmosNode {
@@ -49,18 +49,31 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
     queue.startMaintenance((error) => logger.warn({ err: error }, 'queue maintenance failed; will retry'));
     const blobs = await openBlobStore(store, { dir: join(dataDir, 'blobs') });
     const runtime = new FunctionRuntime(queue, {
+      logger: logger.child({ component: 'functions' }),
       bundleDir: join(dataDir, 'bundles'),
       workDir: join(dataDir, 'work'),
       blobs,
       ...(options.runtime.capacity !== undefined && { capacity: options.runtime.capacity }),
     });
     const engine: WorkflowEngine = new WorkflowEngine(queue, runtime, {
+      logger: logger.child({ component: 'workflow' }),
       // The catalog is made next; the engine asks it only once it runs.
       callPolicy: (from, service, operation, input) => catalog.callPolicy(from, service, operation, input),
     });
     const catalog = new ServiceCatalog(engine, runtime, store.services);
     const metrics = new NodeMetrics(queue, runtime, store.workflow);
     engine.onFinished((x) => metrics.executionFinished(x));
+    // One line per finished execution: failures at warn, the rest at debug (COSMOS_LOG_LEVEL=debug shows them).
+    engine.onFinished((x) => {
+      const fields = {
+        ...idsOf(x),
+        status: x.status,
+        ...(x.finishedAt !== undefined && { durationMs: x.finishedAt - x.createdAt }),
+        ...(x.error && { err: { code: x.error.code, message: x.error.message } }),
+      };
+      if (x.status === 'failed') logger.warn(fields, 'execution failed');
+      else logger.debug(fields, `execution ${x.status}`);
+    });
     if (options.otlp) {
       const otlp = new OtlpTraceExport(store, options.otlp, logger);
       engine.onFinished((x) => otlp.finished(x));

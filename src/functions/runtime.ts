@@ -9,6 +9,7 @@ import { retryDelay } from './backoff.js';
 import { bundle } from './bundler.js';
 import { DirectPath, NODE_NAME, type DirectResult, type RunInfo } from './direct.js';
 import { RunLogs } from './run-logs.js';
+import { createLogger, type Logger } from '../observability/logger.js';
 import { Dispatcher } from './dispatcher.js';
 import { z } from 'zod';
 import { FUNCTION_DEFAULTS, fn, type FunctionDefinition } from './define.js';
@@ -87,6 +88,8 @@ export interface InvokeOptions {
 }
 
 export interface FunctionRuntimeOptions {
+  /** Where failed attempts and stopped loops are reported, with their ids (default: warnings and up). */
+  logger?: Logger;
   /** Slots on this node (default: its cores). */
   capacity?: number;
   /** Scheduling pools; a pool a function names that is missing here is added under the root. */
@@ -135,7 +138,10 @@ export class FunctionRuntime {
   readonly registry = new FunctionRegistry();
   private readonly fileIo: FileIo | undefined;
   private readonly commands = new Map<string, CommandDefinition>();
-  private readonly o: Required<Omit<FunctionRuntimeOptions, 'pools' | 'warm' | 'blobs' | 'workDir'>> & {
+  private readonly log: Logger;
+  private readonly o: Required<
+    Omit<FunctionRuntimeOptions, 'pools' | 'warm' | 'blobs' | 'workDir' | 'logger'>
+  > & {
     pools: PoolConfig[];
     warm: Record<string, number>;
   };
@@ -178,6 +184,7 @@ export class FunctionRuntime {
       pollMs: options.pollMs ?? 1_000,
       leaseMs: options.leaseMs ?? 30_000,
     };
+    this.log = options.logger ?? createLogger('warn');
     if (options.blobs) this.fileIo = new FileIo(options.blobs, options.workDir ?? join('.cosmos', 'work'));
     // Native addons such as sharp run on libuv's thread pool, shared by every worker of the process and sized
     // once at start-up (4 by default): past 4 slots such functions would queue there, not run.
@@ -408,7 +415,8 @@ export class FunctionRuntime {
   private startLoop(reg: RegisteredFunction): void {
     if (this.loops.has(reg.name)) return;
     const loop = this.fetchLoop(reg.name).catch((e: unknown) => {
-      if (this.running) console.error(`function runtime: fetch loop of ${reg.name} stopped`, e);
+      if (this.running)
+        this.log.error({ err: e, function: reg.name }, 'function runtime: fetch loop stopped');
     });
     this.loops.set(reg.name, loop);
   }
@@ -568,6 +576,20 @@ export class FunctionRuntime {
   private async failed(inv: Invocation, f: FunctionFailure, work: Work): Promise<void> {
     // The message's own limit: a caller may have spent attempts before queueing it (a local first attempt).
     const final = !f.retryable || inv.msg.attempts >= inv.msg.maxAttempts;
+    const tag = inv.msg.payload.tag as { x?: unknown } | undefined;
+    const x = typeof tag?.x === 'string' ? tag.x : undefined;
+    this.log.warn(
+      {
+        function: inv.reg.name,
+        invocationId: inv.msg.id,
+        attempt: inv.msg.attempts,
+        class: f.failure,
+        final,
+        ...(x !== undefined && { executionId: x, traceId: x.split('.')[0] }),
+        err: { code: f.code, message: f.message },
+      },
+      final ? 'invocation failed for good' : 'invocation attempt failed; it will be retried',
+    );
     if (final) {
       await this.reply(inv, { ok: false, error: f.toJSON() }, work);
       await this.queue.fail(inv.msg.lease, f, { final: true });

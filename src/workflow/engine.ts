@@ -8,6 +8,7 @@ import type { ExecutionRow, StepOutcome, StepWrite } from '../store/store.js';
 import type { Clock, EnqueueInput, LeasedMessage } from '../types.js';
 import type { Workflow, WorkflowFailure } from './define.js';
 import { newExecution, step } from './evaluate.js';
+import { createLogger, type Logger } from '../observability/logger.js';
 import { searchText } from './search-text.js';
 import { EVENTS_QUEUE, eventOf, type EventMessage, type ReplyMessage } from './events.js';
 import type { Execution, ExecutionEvent, ParentLink, TraceEvent } from './execution.js';
@@ -32,6 +33,8 @@ export interface WorkflowEngineOptions {
    */
   callPolicy?: CallPolicy;
   clock?: Clock;
+  /** Where the engine reports trouble and finished executions, with their ids (default: warnings and up). */
+  logger?: Logger;
 }
 
 export type CallPolicy = (
@@ -63,8 +66,9 @@ export class WorkflowEngine {
   private readonly loading = new Map<string, Promise<LiveExecution | undefined>>();
   private readonly finishListeners: ((x: Execution) => void)[] = [];
   private readonly commitListeners: ((x: Execution) => void)[] = [];
+  private readonly log: Logger;
   private readonly commits: Batcher<StepWrite, StepOutcome>;
-  private readonly o: Required<Omit<WorkflowEngineOptions, 'clock' | 'callPolicy'>>;
+  private readonly o: Required<Omit<WorkflowEngineOptions, 'clock' | 'callPolicy' | 'logger'>>;
   private readonly callPolicy: CallPolicy | undefined;
   private readonly clock: Clock;
   private running = false;
@@ -89,6 +93,7 @@ export class WorkflowEngine {
       holdMs: options.holdMs ?? 10,
     };
     this.clock = options.clock ?? Date.now;
+    this.log = options.logger ?? createLogger('warn');
     this.callPolicy = options.callPolicy;
     const store = queue.store.workflow;
     // Two commits at a time (the PostgreSQL store holds two connections for them); more steps wait and share.
@@ -125,7 +130,7 @@ export class WorkflowEngine {
       if (entry.workflow.reevaluateOnUpgrade) await this.upgradeOpen(entry);
     }
     this.loop = this.consume().catch((e: unknown) => {
-      if (this.running) console.error('workflow engine: event loop stopped', e);
+      if (this.running) this.log.error({ err: e }, 'workflow engine: event loop stopped');
     });
     this.keeper = setInterval(
       () => {
@@ -279,7 +284,7 @@ export class WorkflowEngine {
       for (const m of msgs) {
         this.inHand++;
         void this.onMessage(m)
-          .catch((e: unknown) => console.error('workflow engine: event failed', e))
+          .catch((e: unknown) => this.eventFailed(m, e))
           .finally(() => {
             this.inHand--;
             for (const w of this.roomWaiters.splice(0)) w();
@@ -311,7 +316,10 @@ export class WorkflowEngine {
     }
     if (!this.registry.get(l.doc.workflow, l.doc.version)) {
       // A version this node does not run: leave the event to a node that does (its lease will lapse).
-      console.error(`workflow engine: ${l.doc.workflow}@${l.doc.version} is not registered on this node`);
+      this.log.warn(
+        { ...idsOf(l.doc), version: l.doc.version },
+        'workflow version not registered on this node; leaving the event to a node that runs it',
+      );
       this.evict(l);
       return;
     }
@@ -569,6 +577,19 @@ export class WorkflowEngine {
     if (!o) return;
     const fn = this.fnOf(l.doc, o.target);
     const attempts = this.runtime!.registry.get(fn)?.def.options.attempts ?? 1;
+    if (!r.ok)
+      this.log.warn(
+        {
+          ...idsOf(l.doc),
+          function: fn,
+          // Not `pid`: that is pino's process id.
+          requestId: pid,
+          attempt: 1,
+          class: r.error.failure,
+          err: { code: r.error.code, message: r.error.message },
+        },
+        'local invocation attempt failed',
+      );
     if (!r.ok && r.error.retryable && attempts > 1) {
       this.toQueue(l, [pid], { maxAttempts: attempts - 1, delayMs: this.retryDelayOf(fn) });
       this.flush(l);
@@ -646,7 +667,10 @@ export class WorkflowEngine {
         l.committing = false;
         l.inflight = undefined;
         for (const w of b.waiters) w.reject(e);
-        console.error(`workflow engine: commit of ${l.doc.id} failed`, e);
+        this.log.error(
+          { err: e, ...idsOf(l.doc) },
+          'commit of a step failed; the execution resumes from the store',
+        );
         for (const d of l.directs.values()) d.abort();
         this.evict(l);
       },
@@ -755,7 +779,15 @@ export class WorkflowEngine {
   /** A message whose commit was lost, handled from the start against the store's copy. */
   private handleAgain(m: LeasedMessage<unknown>): void {
     void this.onMessage(m as LeasedMessage<EventMessage | ReplyMessage>).catch((e: unknown) =>
-      console.error('workflow engine: event failed', e),
+      this.eventFailed(m, e),
+    );
+  }
+
+  private eventFailed(m: LeasedMessage<unknown>, e: unknown): void {
+    const { x } = eventOf(m.payload as EventMessage | ReplyMessage);
+    this.log.error(
+      { err: e, executionId: x, traceId: traceIdOf(x), messageId: m.id },
+      'applying an event failed',
     );
   }
 
@@ -827,4 +859,15 @@ class StartConflict extends Error {}
 
 function fromRow(row: ExecutionRow): Execution {
   return JSON.parse(row.doc) as Execution;
+}
+
+/** A request's trace id is its root execution's id: child ids extend their parent's (see childId). */
+export function traceIdOf(executionId: string): string {
+  const dot = executionId.indexOf('.');
+  return dot < 0 ? executionId : executionId.slice(0, dot);
+}
+
+/** The ids a log line about an execution carries. */
+export function idsOf(x: Execution): { executionId: string; workflow: string; traceId: string } {
+  return { executionId: x.id, workflow: x.workflow, traceId: traceIdOf(x.id) };
 }

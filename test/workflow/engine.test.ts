@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionRuntime } from '../../src/functions/runtime.js';
 import { Queue } from '../../src/queue/queue.js';
@@ -46,7 +47,12 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
 
   /** An engine and a function runtime on one node, with the fixture functions registered. */
   async function node(options: WorkflowEngineOptions = {}): Promise<WorkflowEngine> {
-    const runtime = new FunctionRuntime(queue, { bundleDir: dir, capacity: 2, pollMs: 50 });
+    const runtime = new FunctionRuntime(queue, {
+      bundleDir: dir,
+      capacity: 2,
+      pollMs: 50,
+      ...(options.logger && { logger: options.logger }),
+    });
     for (const name of ['split', 'encode', 'assemble', 'index'] as const)
       await runtime.register(name, encodeFns[name], { module: ENCODE });
     for (const name of ['echo', 'broken', 'refuse', 'slow'] as const)
@@ -56,6 +62,43 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
     await runtime.start();
     return engine;
   }
+
+  for (const direct of [true, false])
+    it(`reports a failed invocation in JSON log lines with the execution and trace ids (${direct ? 'direct' : 'queued'})`, async () => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = pino(
+        { level: 'warn' },
+        { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
+      );
+      const engine = await node({ direct, logger });
+      await engine.register(
+        'logs.refuse',
+        rules<unknown, { asked: boolean }>({
+          initial: () => ({ asked: false }),
+          rules: [
+            rule('ask', {
+              match: (s) => !s.asked,
+              action: (s, ctx) => {
+                s.asked = true;
+                ctx.invoke('refuse', {});
+              },
+            }),
+          ],
+        }),
+      );
+      await engine.start();
+      const { id } = await engine.execute('logs.refuse', {});
+      expect((await engine.wait(id, 20_000)).status).toBe('failed');
+      const line = lines.find((l) => l.function === 'refuse');
+      expect(line, JSON.stringify(lines)).toMatchObject({
+        level: 40,
+        executionId: id,
+        traceId: id,
+        class: 'user',
+      });
+      expect(JSON.stringify(line)).toContain('NonRetryableError: never');
+      expect(line!.pid).toBe(process.pid);
+    });
 
   for (const direct of [true, false])
     it(`runs the encode shape in rule and DAG form (${direct ? 'direct' : 'queued'} invocations)`, async () => {
