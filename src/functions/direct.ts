@@ -18,6 +18,8 @@ export interface RunInfo {
   attempt: number;
   /** The node that ran it (host:pid). */
   node: string;
+  /** The worker on that node (see Runner.name). */
+  worker?: string;
   /** Invocations that shared the handler call (micro-batching); 1 without batching. */
   batch: number;
   runtime: 'thread' | 'sandbox' | 'command';
@@ -101,8 +103,9 @@ export class DirectPath {
     const id = this.host.nextId();
     this.host.countCall(reg.name);
     let startedAt: number | undefined;
+    let worker: string | undefined;
     const logs = new RunLogs();
-    const run = (): RunInfo | undefined => firstRun(startedAt, 1, o.runtime, logs);
+    const run = (): RunInfo | undefined => firstRun(startedAt, 1, o.runtime, logs, worker);
     const result = dispatcher
       .run({
         id,
@@ -114,7 +117,10 @@ export class DirectPath {
         opportunistic: o.opportunistic,
         workers: this.host.workers(reg),
         timeoutMs: o.timeoutMs,
-        onStart: () => (startedAt = Date.now()),
+        onStart: (runner) => {
+          startedAt = Date.now();
+          worker = runner.name;
+        },
         onLog: logs.add,
         input: {
           ref: reg.ref,
@@ -190,8 +196,9 @@ export class DirectPath {
     for (const i of items) i.job = id;
     this.host.countCall(reg.name);
     let startedAt: number | undefined;
+    let worker: string | undefined;
     const logs = new RunLogs();
-    const run = (): RunInfo | undefined => firstRun(startedAt, items.length, o.runtime, logs);
+    const run = (): RunInfo | undefined => firstRun(startedAt, items.length, o.runtime, logs, worker);
     dispatcher
       .run({
         id,
@@ -202,7 +209,10 @@ export class DirectPath {
         opportunistic: o.opportunistic,
         workers: this.host.workers(reg),
         timeoutMs: o.timeoutMs,
-        onStart: () => (startedAt = Date.now()),
+        onStart: (runner) => {
+          startedAt = Date.now();
+          worker = runner.name;
+        },
         onLog: logs.add,
         input: {
           ref: reg.ref,
@@ -247,8 +257,17 @@ function firstRun(
   batch: number,
   runtime: RunInfo['runtime'],
   logs: RunLogs,
+  worker: string | undefined,
 ): RunInfo | undefined {
-  return startedAt === undefined
-    ? undefined
-    : { startedAt, finishedAt: Date.now(), attempt: 1, node: NODE_NAME, batch, runtime, ...logs.info() };
+  if (startedAt === undefined) return undefined;
+  return {
+    startedAt,
+    finishedAt: Date.now(),
+    attempt: 1,
+    node: NODE_NAME,
+    ...(worker !== undefined && { worker }),
+    batch,
+    runtime,
+    ...logs.info(),
+  };
 }

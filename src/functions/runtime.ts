@@ -126,6 +126,7 @@ interface Work {
   startedAt?: number;
   /** When the handler call answered or failed. */
   finishedAt?: number;
+  worker?: string;
   logs: RunLogs;
 }
 
@@ -493,7 +494,10 @@ export class FunctionRuntime {
       opportunistic: o.opportunistic,
       workers,
       timeoutMs: o.timeoutMs,
-      onStart: () => (work.startedAt = Date.now()),
+      onStart: (runner) => {
+        work.startedAt = Date.now();
+        work.worker = runner.name;
+      },
       onLog: work.logs.add,
       input: {
         ref: reg.ref,
@@ -790,6 +794,7 @@ function runOf(inv: Invocation, work: Work): RunInfo | undefined {
     finishedAt: work.finishedAt ?? Date.now(),
     attempt: inv.msg.attempts,
     node: NODE_NAME,
+    ...(work.worker !== undefined && { worker: work.worker }),
     batch: work.invocations.length,
     runtime: work.reg.def.options.runtime,
     ...work.logs.info(),

@@ -5,6 +5,7 @@ import { WorkerPool } from './worker-pool.js';
 /** A runner that is up at once and dies on request: enough to check the pool's accounting. */
 class StubRunner implements Runner {
   readonly kind = 'thread';
+  readonly name = 'stub';
   readonly ready = Promise.resolve();
   dead = false;
   load = 0;

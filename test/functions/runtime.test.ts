@@ -314,6 +314,7 @@ describe.each(storeKinds)('function runtime on $name', (kind) => {
         ['info', `done ${n + 1}`],
       ]);
       expect(r.run!.logs![0]!.at).toBeGreaterThanOrEqual(r.run!.startedAt);
+      expect(r.run!.worker).toMatch(n === 0 ? /^thread \d+$/ : /^sandbox pid \d+$/);
     }
   });
 

@@ -11,6 +11,7 @@ import type { RunInput, RunOptions, Runner } from './runner.js';
  */
 export class CommandRunner implements Runner {
   readonly kind = 'command';
+  readonly name = 'command';
   readonly ready = Promise.resolve();
   private readonly running = new Map<string, AbortController>();
 

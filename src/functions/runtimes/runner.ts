@@ -19,6 +19,8 @@ export interface RunOptions {
  */
 export interface Runner {
   readonly kind: 'thread' | 'sandbox' | 'command';
+  /** Which worker this is, as traces show it: `thread <id>`, `sandbox pid <pid>`. */
+  readonly name: string;
   /** Resolves once the runner can take work; rejects if it could not start. */
   readonly ready: Promise<void>;
   readonly dead: boolean;

@@ -150,6 +150,10 @@ export class SandboxRunner implements Runner {
   }
 
   /** The child's process id once forked (for operators and tests). */
+  get name(): string {
+    return this.child?.pid !== undefined ? `sandbox pid ${this.child.pid}` : 'sandbox';
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }

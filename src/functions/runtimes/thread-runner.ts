@@ -42,6 +42,10 @@ export class ThreadRunner implements Runner {
   /** Set before terminating, so the exit is attributed to the right cause. */
   private cause: { failure: FailureClass; culprit?: number; reason: string } | undefined;
 
+  get name(): string {
+    return this.worker ? `thread ${this.worker.threadId}` : 'thread';
+  }
+
   private constructor(memoryMb: number) {
     this.ready = runnerEntry('thread-entry').then(
       (entry) =>

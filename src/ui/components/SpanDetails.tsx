@@ -19,7 +19,19 @@ function requestIo(
   return out;
 }
 
-const SHOWN = ['attempt', 'node', 'runtime', 'batch', 'waitMs', 'runMs', 'rule', 'key', 'pid', 'logsDropped'];
+const SHOWN = [
+  'attempt',
+  'node',
+  'worker',
+  'runtime',
+  'batch',
+  'waitMs',
+  'runMs',
+  'rule',
+  'key',
+  'pid',
+  'logsDropped',
+];
 
 /** The selected bar: timing, where it ran, its log lines, its input and output (blob previews for images). */
 export function SpanDetails({
