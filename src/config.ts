@@ -96,6 +96,18 @@ export interface CosmosOptions {
   runtime: NodeRuntimeOptions;
   /** Trace export over OTLP/HTTP. Default: none (`cosmos dev`/`start` take it from the OTEL_* variables). */
   otlp: OtlpOptions | undefined;
+  /** What never reaches logs and traces beyond the built-in credential paths. Default: nothing more. */
+  redact: RedactOptions;
+}
+
+/**
+ * Redaction hooks (SPEC §10: secrets never written to logs or traces); the security layer fills them in.
+ * `paths` are pino paths removed from the node's log lines; `line` rewrites each line a function prints
+ * before it is stored in the trace.
+ */
+export interface RedactOptions {
+  paths?: string[];
+  line?: (text: string) => string;
 }
 
 /** Queue options as callers give them: any subset, including a subset of the queue defaults. */
@@ -113,6 +125,7 @@ export interface CosmosOptionsInput {
   servicesDir?: string;
   runtime?: NodeRuntimeOptions;
   otlp?: OtlpOptions;
+  redact?: RedactOptions;
 }
 
 export function resolveOptions(input: CosmosOptionsInput = {}): CosmosOptions {
@@ -124,5 +137,6 @@ export function resolveOptions(input: CosmosOptionsInput = {}): CosmosOptions {
     servicesDir: input.servicesDir,
     runtime: { ...input.runtime },
     otlp: input.otlp,
+    redact: input.redact ?? {},
   };
 }

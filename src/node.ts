@@ -32,7 +32,7 @@ export interface CosmosNode {
 
 export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosNode> {
   const options = resolveOptions(input);
-  const logger = createLogger(options.logLevel);
+  const logger = createLogger(options.logLevel, options.redact.paths);
   const store = await openStore(options.store);
   const closers: (() => Promise<void>)[] = [() => store.close()];
   const closeAll = async (): Promise<void> => {
@@ -50,6 +50,7 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
     const blobs = await openBlobStore(store, { dir: join(dataDir, 'blobs') });
     const runtime = new FunctionRuntime(queue, {
       logger: logger.child({ component: 'functions' }),
+      ...(options.redact.line && { redactLine: options.redact.line }),
       bundleDir: join(dataDir, 'bundles'),
       workDir: join(dataDir, 'work'),
       blobs,

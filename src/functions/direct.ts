@@ -51,6 +51,8 @@ export interface DirectHost {
   workers(reg: RegisteredFunction): WorkerPool;
   countCall(name: string): void;
   nextId(): string;
+  /** A collector for one handler call's log lines (with the runtime's redaction). */
+  newLogs(): RunLogs;
   /** An attempt settled (`askedAt`: when the caller asked for it). */
   observed(reg: RegisteredFunction, result: DirectResult, askedAt: number): void;
 }
@@ -104,7 +106,7 @@ export class DirectPath {
     this.host.countCall(reg.name);
     let startedAt: number | undefined;
     let worker: string | undefined;
-    const logs = new RunLogs();
+    const logs = this.host.newLogs();
     const run = (): RunInfo | undefined => firstRun(startedAt, 1, o.runtime, logs, worker);
     const result = dispatcher
       .run({
@@ -197,7 +199,7 @@ export class DirectPath {
     this.host.countCall(reg.name);
     let startedAt: number | undefined;
     let worker: string | undefined;
-    const logs = new RunLogs();
+    const logs = this.host.newLogs();
     const run = (): RunInfo | undefined => firstRun(startedAt, items.length, o.runtime, logs, worker);
     dispatcher
       .run({

@@ -16,8 +16,12 @@ export class RunLogs {
   readonly lines: LogLine[] = [];
   dropped = 0;
 
+  /** `redact` rewrites each line before it is kept (the redaction hook, see RedactOptions). */
+  constructor(private readonly redact?: (text: string) => string) {}
+
   readonly add = (level: LogLevel, msg: string, at: number): void => {
-    if (this.lines.length < MAX_LOG_LINES) this.lines.push({ at, level, msg });
+    if (this.lines.length < MAX_LOG_LINES)
+      this.lines.push({ at, level, msg: this.redact ? this.redact(msg) : msg });
     else this.dropped++;
   };
 

@@ -90,6 +90,8 @@ export interface InvokeOptions {
 export interface FunctionRuntimeOptions {
   /** Where failed attempts and stopped loops are reported, with their ids (default: warnings and up). */
   logger?: Logger;
+  /** Rewrites each line a function prints before it is kept (the redaction hook, see RedactOptions). */
+  redactLine?: (text: string) => string;
   /** Slots on this node (default: its cores). */
   capacity?: number;
   /** Scheduling pools; a pool a function names that is missing here is added under the root. */
@@ -140,8 +142,10 @@ export class FunctionRuntime {
   private readonly fileIo: FileIo | undefined;
   private readonly commands = new Map<string, CommandDefinition>();
   private readonly log: Logger;
+  private readonly redactLine: ((text: string) => string) | undefined;
+  private readonly newLogs = (): RunLogs => new RunLogs(this.redactLine);
   private readonly o: Required<
-    Omit<FunctionRuntimeOptions, 'pools' | 'warm' | 'blobs' | 'workDir' | 'logger'>
+    Omit<FunctionRuntimeOptions, 'pools' | 'warm' | 'blobs' | 'workDir' | 'logger' | 'redactLine'>
   > & {
     pools: PoolConfig[];
     warm: Record<string, number>;
@@ -155,6 +159,7 @@ export class FunctionRuntime {
     workers: (reg) => this.poolFor(reg),
     countCall: (name) => this.countCall(name),
     nextId: () => `d${this.nextWork++}`,
+    newLogs: () => this.newLogs(),
     observed: (reg, r, askedAt) => {
       if (r.run) this.observe(reg, { run: r.run, askedAt, ...(!r.ok && { failure: r.error.failure }) });
     },
@@ -186,6 +191,7 @@ export class FunctionRuntime {
       leaseMs: options.leaseMs ?? 30_000,
     };
     this.log = options.logger ?? createLogger('warn');
+    this.redactLine = options.redactLine;
     if (options.blobs) this.fileIo = new FileIo(options.blobs, options.workDir ?? join('.cosmos', 'work'));
     // Native addons such as sharp run on libuv's thread pool, shared by every worker of the process and sized
     // once at start-up (4 by default): past 4 slots such functions would queue there, not run.
@@ -457,7 +463,7 @@ export class FunctionRuntime {
         (local) => this.submit(reg, [inv], local),
         (e: unknown) => {
           const f = asFailure(e, reg.name);
-          void this.failed(inv, f, { reg, invocations: [inv], call: 0, logs: new RunLogs() }).finally(() =>
+          void this.failed(inv, f, { reg, invocations: [inv], call: 0, logs: this.newLogs() }).finally(() =>
             this.unwait(reg, 1),
           );
         },
@@ -477,7 +483,7 @@ export class FunctionRuntime {
     const call = this.nextWork++;
     this.countCall(reg.name);
     const id = `w${call}`;
-    const work: Work = { reg, invocations, call, logs: new RunLogs(), ...(files && { files }) };
+    const work: Work = { reg, invocations, call, logs: this.newLogs(), ...(files && { files }) };
     this.works.set(id, work);
     const o = reg.def.options;
     const workers = this.poolFor(reg);

@@ -13,8 +13,12 @@ export const REDACTED_PATHS = [
   '*.token',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { app: 'cosmos' } });
+export function createLogger(level: string, extraPaths: readonly string[] = []): Logger {
+  return pino({
+    level,
+    redact: { paths: [...REDACTED_PATHS, ...extraPaths], censor: '[redacted]' },
+    base: { app: 'cosmos' },
+  });
 }
 
 export type { Logger };

@@ -318,6 +318,15 @@ describe.each(storeKinds)('function runtime on $name', (kind) => {
     }
   });
 
+  it('passes every captured line through the redaction hook before keeping it', async () => {
+    const rt = make({ redactLine: (text) => text.replace(/\d+/g, '[n]') });
+    await rt.register('chatty', basic.chatty, { module: MODULE });
+    await rt.start();
+    await rt.invoke('chatty', { n: 42 });
+    await until(() => results.length === 1);
+    expect(results[0]!.run!.logs!.map((l) => l.msg)).toEqual(['starting [n]', 'half way [n]', 'done [n]']);
+  });
+
   it('refuses an invalid input at invoke time, naming the path', async () => {
     const rt = make();
     await rt.register('echo', basic.echo, { module: MODULE });
