@@ -3,7 +3,7 @@ import type { Dispatcher } from './dispatcher.js';
 import { asFailure, FunctionFailure } from './failure.js';
 import { Gatherer } from './gather.js';
 import type { BatchItemResult } from './protocol.js';
-import { RunLogs, type LogLine } from './run-logs.js';
+import type { LogLine, RunLogs } from './run-logs.js';
 import type { RegisteredFunction } from './registry.js';
 import type { WorkerPool } from './worker-pool.js';
 
