@@ -37,6 +37,16 @@ function rowsOf(spans: Span[], collapsed: Set<string>): Row[] {
 
 const ZOOMS = [1, 2, 4, 8, 16, 32];
 
+/** Where in its bar an invocation ran (fractions of the bar), when the worker's times are known. */
+function runOf(span: Span, end: number): { from: number; width: number } | undefined {
+  const { startedAt, finishedAt } = span.attributes;
+  if (span.kind !== 'invocation' || typeof startedAt !== 'number' || typeof finishedAt !== 'number')
+    return undefined;
+  const length = Math.max(1, end - span.start);
+  const from = Math.min(1, Math.max(0, (startedAt - span.start) / length));
+  return { from, width: Math.min(1 - from, Math.max(0, (finishedAt - startedAt) / length)) };
+}
+
 /** The trace as a timeline: one bar per span, nested child executions, zoom, click for details. */
 export function Gantt(props: { spans: Span[]; selected?: string; onSelect: (s: Span) => void }) {
   const [zoom, setZoom] = useState(0);
@@ -61,6 +71,9 @@ export function Gantt(props: { spans: Span[]; selected?: string; onSelect: (s: S
       <div className="gantt-tools">
         <span>
           {rows.length} rows, {duration(range)}
+        </span>
+        <span className="legend">
+          <i className="swatch wait" /> waiting for a worker <i className="swatch ran" /> running
         </span>
         <button
           onClick={() => setZoom((z) => Math.max(0, z - 1))}
@@ -125,9 +138,24 @@ export function Gantt(props: { spans: Span[]; selected?: string; onSelect: (s: S
                       left: pct(span.start),
                       width: `max(3px, ${((end - span.start) / range) * 100}%)`,
                     }}
-                    title={`${span.kind} ${span.name}: ${duration(end - span.start)} (${span.status})`}
+                    title={`${span.kind} ${span.name}: ${duration(end - span.start)} (${span.status})${
+                      typeof span.attributes.waitMs === 'number'
+                        ? `, waited ${duration(span.attributes.waitMs)}, ran ${duration(Number(span.attributes.runMs))}`
+                        : ''
+                    }`}
                     onClick={() => props.onSelect(span)}
-                  />
+                  >
+                    {runOf(span, end) && (
+                      // The part spent running on a worker; the rest of the bar is the wait for one.
+                      <span
+                        className="run"
+                        style={{
+                          left: `${runOf(span, end)!.from * 100}%`,
+                          width: `${runOf(span, end)!.width * 100}%`,
+                        }}
+                      />
+                    )}
+                  </button>
                   {ticks.map((t) => (
                     <span
                       key={t.id}
