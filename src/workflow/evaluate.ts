@@ -1,4 +1,4 @@
-import { Immer, type Draft } from 'immer';
+import { enablePatches, Immer, type Draft, type Patch } from 'immer';
 import type { Rule, RuleContext, Workflow, WorkflowFailure, WorkflowResult } from './define.js';
 import type { RunInfo } from '../functions/runtime.js';
 import {
@@ -11,6 +11,8 @@ import {
 } from './execution.js';
 
 // Frozen states would cost a deep walk per step and the engine never hands drafts out; plain objects suffice.
+// Patches: the trace records what each step changed (see mutate), not a copy of the whole state per step.
+enablePatches();
 const immer = new Immer({ autoFreeze: false });
 
 /** Passes over the rules before an execution is failed as not settling (a rule re-arming itself forever). */
@@ -172,8 +174,9 @@ export function step<S, I>(
     recipe: (draft: Draft<S>, c: RuleContext<I>) => void,
   ): boolean => {
     const before = x.state;
+    let patches: Patch[];
     try {
-      x.state = immer.produce(x.state, (d: Draft<S>) => {
+      [x.state, patches] = immer.produceWithPatches(x.state, (d: Draft<S>) => {
         recipe(d, ctx(rule));
       });
     } catch (e) {
@@ -191,10 +194,12 @@ export function step<S, I>(
       return false;
     }
     const changed = x.state !== before;
-    // The state after the step, on the trace line that describes it (the UI replays an execution with these).
-    // Immer's structural sharing makes this a reference, not a copy, until the commit serialises the trace.
+    // What the step changed, on the trace line that describes it: the UI replays the state after each step
+    // from the initial state (on `started`) and these. Patches grow with the change, not with the state, so
+    // a fan-out of n results writes O(n) trace, not n copies of a state that holds them all.
     const step = stepEvent();
-    if (changed && step?.data) step.data.state = x.state;
+    if (changed && step?.data && patches.length > 0)
+      step.data.patches = [...((step.data.patches as Patch[] | undefined) ?? []), ...patches];
     return changed;
   };
 
