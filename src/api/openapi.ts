@@ -135,6 +135,36 @@ function platformPaths(): Json {
         },
       },
     },
+    '/v1/queues': {
+      get: {
+        operationId: 'listQueues',
+        summary: 'Every queue: messages by state, ready messages by priority class with the oldest',
+        responses: {
+          '200': { description: 'queues', content: json({ type: 'object', additionalProperties: true }) },
+        },
+      },
+    },
+    '/v1/pools': {
+      get: {
+        operationId: 'listPools',
+        summary: "This node's pools (slots, waiting, workers), runtimes and functions",
+        responses: {
+          '200': { description: 'pools', content: json({ type: 'object', additionalProperties: true }) },
+        },
+      },
+    },
+    '/v1/live': {
+      get: {
+        operationId: 'liveUpdates',
+        summary: 'Server-sent events: `executions` with the summaries of executions this node changed',
+        responses: {
+          '200': {
+            description: 'an event stream',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
     '/v1/services/{service}/callers': {
       get: {
         operationId: 'serviceCallers',
@@ -175,7 +205,16 @@ function platformPaths(): Json {
     '/v1/executions/{id}/logs': {
       get: {
         operationId: 'getExecutionLogs',
-        parameters: [idParam],
+        summary: "The workflow's ctx.log lines and what its functions printed, in time order",
+        parameters: [
+          idParam,
+          {
+            name: 'q',
+            in: 'query',
+            description: 'keep only the lines holding this text',
+            schema: { type: 'string' },
+          },
+        ],
         responses: {
           '200': { description: 'log lines', content: json({ type: 'object', additionalProperties: true }) },
           '404': errorResponse('no such execution'),
