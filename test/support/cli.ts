@@ -20,7 +20,8 @@ export function cosmos(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
   createInterface({ input: child.stdout }).on('line', (l) => output.push(l));
   createInterface({ input: child.stderr }).on('line', (l) => output.push(l));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    // `close`, not `exit`: it comes once stdout and stderr are drained, so every line has been read.
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   return { child, output, exited };
 }
@@ -44,4 +45,14 @@ export async function stopCli(run: CliRun | undefined): Promise<void> {
   if (!run || run.child.exitCode !== null || run.child.signalCode !== null) return;
   run.child.kill('SIGTERM');
   await run.exited;
+}
+
+/** Resolves once the CLI printed a line matching `pattern` after its first `from` lines (output arrives late). */
+export async function waitForLine(run: CliRun, pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (run.output.slice(from).some((l) => pattern.test(l))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no line matching ${String(pattern)}:\n${run.output.join('\n')}`);
 }
