@@ -103,45 +103,24 @@ export class DirectPath {
     const o = reg.def.options;
     if (o.batch) return this.directBatched(reg, o.batch, input, options);
     const id = this.host.nextId();
-    this.host.countCall(reg.name);
-    let startedAt: number | undefined;
-    let worker: string | undefined;
-    const logs = this.host.newLogs();
-    const run = (): RunInfo | undefined => firstRun(startedAt, 1, o.runtime, logs, worker);
-    const result = dispatcher
-      .run({
-        id,
-        pool: o.pool,
-        priority: options.priority,
-        fn: reg.name,
-        ...(options.key !== undefined && { key: options.key }),
-        slots: o.shape.cpu,
-        opportunistic: o.opportunistic,
-        workers: this.host.workers(reg),
-        timeoutMs: o.timeoutMs,
-        onStart: (runner) => {
-          startedAt = Date.now();
-          worker = runner.name;
-        },
-        onLog: logs.add,
-        input: {
-          ref: reg.ref,
-          input,
-          batch: false,
-          attempt: 1,
-          invocationId: options.invocationId,
-        },
-      })
-      .then(
-        (output): DirectResult => {
-          const info = run();
-          return { ok: true, output, ...(info && { run: info }) };
-        },
-        (e: unknown): DirectResult => {
-          const info = run();
-          return { ok: false, error: asFailure(e, reg.name), ...(info && { run: info }) };
-        },
-      );
+    const { output, run } = this.dispatch(dispatcher, reg, id, {
+      priority: options.priority,
+      ...(options.key !== undefined && { key: options.key }),
+      input,
+      batch: false,
+      invocationId: options.invocationId,
+      count: 1,
+    });
+    const result = output.then(
+      (output): DirectResult => {
+        const info = run();
+        return { ok: true, output, ...(info && { run: info }) };
+      },
+      (e: unknown): DirectResult => {
+        const info = run();
+        return { ok: false, error: asFailure(e, reg.name), ...(info && { run: info }) };
+      },
+    );
     return { result, abort: () => dispatcher.abort(id) };
   }
 
@@ -193,58 +172,81 @@ export class DirectPath {
         });
       return;
     }
-    const o = reg.def.options;
     const id = this.host.nextId();
     for (const i of items) i.job = id;
+    const { output, run } = this.dispatch(dispatcher, reg, id, {
+      priority: Math.min(...items.map((i) => i.priority)),
+      input: items.map((i) => i.input),
+      batch: true,
+      invocationId: items[0]!.invocationId,
+      count: items.length,
+    });
+    output.then(
+      (output) => {
+        const info = run();
+        (output as BatchItemResult[]).forEach((r, n) =>
+          items[n]?.settle(
+            r.ok
+              ? { ok: true, output: r.value, ...(info && { run: info }) }
+              : {
+                  ok: false,
+                  error: FunctionFailure.fromSerialized(reg.name, r.error),
+                  ...(info && { run: info }),
+                },
+          ),
+        );
+      },
+      (e: unknown) => {
+        const info = run();
+        const error = asFailure(e, reg.name);
+        for (const i of items) i.settle({ ok: false, error, ...(info && { run: info }) });
+      },
+    );
+  }
+
+  /** One handler call on a local runner: what it answered, and when and where it ran once it settles. */
+  private dispatch(
+    dispatcher: Dispatcher,
+    reg: RegisteredFunction,
+    id: string,
+    call: {
+      priority: number;
+      key?: string;
+      input: unknown;
+      batch: boolean;
+      invocationId: string;
+      count: number;
+    },
+  ): { output: Promise<unknown>; run: () => RunInfo | undefined } {
+    const o = reg.def.options;
     this.host.countCall(reg.name);
     let startedAt: number | undefined;
     let worker: string | undefined;
     const logs = this.host.newLogs();
-    const run = (): RunInfo | undefined => firstRun(startedAt, items.length, o.runtime, logs, worker);
-    dispatcher
-      .run({
-        id,
-        pool: o.pool,
-        priority: Math.min(...items.map((i) => i.priority)),
-        fn: reg.name,
-        slots: o.shape.cpu,
-        opportunistic: o.opportunistic,
-        workers: this.host.workers(reg),
-        timeoutMs: o.timeoutMs,
-        onStart: (runner) => {
-          startedAt = Date.now();
-          worker = runner.name;
-        },
-        onLog: logs.add,
-        input: {
-          ref: reg.ref,
-          input: items.map((i) => i.input),
-          batch: true,
-          attempt: 1,
-          invocationId: items[0]!.invocationId,
-        },
-      })
-      .then(
-        (output) => {
-          const info = run();
-          (output as BatchItemResult[]).forEach((r, n) =>
-            items[n]?.settle(
-              r.ok
-                ? { ok: true, output: r.value, ...(info && { run: info }) }
-                : {
-                    ok: false,
-                    error: FunctionFailure.fromSerialized(reg.name, r.error),
-                    ...(info && { run: info }),
-                  },
-            ),
-          );
-        },
-        (e: unknown) => {
-          const info = run();
-          const error = asFailure(e, reg.name);
-          for (const i of items) i.settle({ ok: false, error, ...(info && { run: info }) });
-        },
-      );
+    const output = dispatcher.run({
+      id,
+      pool: o.pool,
+      priority: call.priority,
+      fn: reg.name,
+      ...(call.key !== undefined && { key: call.key }),
+      slots: o.shape.cpu,
+      opportunistic: o.opportunistic,
+      workers: this.host.workers(reg),
+      timeoutMs: o.timeoutMs,
+      onStart: (runner) => {
+        startedAt = Date.now();
+        worker = runner.name;
+      },
+      onLog: logs.add,
+      input: {
+        ref: reg.ref,
+        input: call.input,
+        batch: call.batch,
+        attempt: 1,
+        invocationId: call.invocationId,
+      },
+    });
+    return { output, run: () => firstRun(startedAt, call.count, o.runtime, logs, worker) };
   }
 
   /** Hands over what waits to be gathered. */
