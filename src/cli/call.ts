@@ -94,6 +94,7 @@ export function callCommand(program: Command, defaultUrl: string): void {
         process.stdout.write(`${JSON.stringify(x.output ?? null, null, 2)}\n`);
       else process.stderr.write(`${x.executionId} ${x.status}: ${JSON.stringify(x.error ?? null)}\n`);
       process.stderr.write(`trace: ${api.base}/v1/executions/${x.executionId}/trace\n`);
+      process.stderr.write(`ui: ${api.base}/ui/executions/${encodeURIComponent(x.executionId)}\n`);
       if (x.status !== 'succeeded') process.exitCode = 3;
     });
 }

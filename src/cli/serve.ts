@@ -85,7 +85,7 @@ export async function serve(kind: 'dev' | 'start', opts: ServeOptions, env: Cosm
       : '  no services deployed (give a folder of <name>/service.ts, or create ./services)\n',
   );
   process.stdout.write(
-    `  health ${node.url}/healthz · API ${node.url}/openapi.json · metrics ${node.url}/metrics\n`,
+    `  UI ${node.url}/ui/ · health ${node.url}/healthz · API ${node.url}/openapi.json · metrics ${node.url}/metrics\n`,
   );
   const watcher = opts.watch && dir !== undefined ? watchServices(node, dir) : undefined;
   const stop = (signal: string): void => {
