@@ -101,6 +101,25 @@ CREATE TABLE messages (
   CONSTRAINT messages_pkey PRIMARY KEY (id)
 );
 
+CREATE TABLE nodes (
+  id text NOT NULL,
+  name text NOT NULL,
+  roles ARRAY NOT NULL,
+  pools ARRAY NOT NULL,
+  slots integer NOT NULL,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  version text NOT NULL,
+  url text,
+  status text NOT NULL,
+  heartbeat_ms integer NOT NULL,
+  duties ARRAY NOT NULL,
+  started_at bigint NOT NULL,
+  heartbeat_at bigint NOT NULL,
+  CONSTRAINT nodes_pkey PRIMARY KEY (id),
+  CONSTRAINT nodes_status_check CHECK ((status = ANY (ARRAY['up'::text, 'draining'::text, 'stopped'::text])))
+);
+
 CREATE TABLE queues (
   name text NOT NULL,
   lease_ms integer NOT NULL,
@@ -178,6 +197,8 @@ CREATE INDEX leases_expiry ON leases USING btree (queue, expires_at);
 CREATE UNIQUE INDEX leases_pkey ON leases USING btree (token);
 CREATE UNIQUE INDEX messages_idempotency ON messages USING btree (queue, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE UNIQUE INDEX messages_pkey ON messages USING btree (id);
+CREATE INDEX nodes_heartbeat ON nodes USING btree (heartbeat_at);
+CREATE UNIQUE INDEX nodes_pkey ON nodes USING btree (id);
 CREATE UNIQUE INDEX queues_pkey ON queues USING btree (name);
 CREATE INDEX ready_delayed ON ready USING btree (queue, visible_at) WHERE delayed;
 CREATE INDEX ready_pending ON ready USING btree (queue, priority, id) WHERE (NOT delayed);

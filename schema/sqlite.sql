@@ -63,6 +63,23 @@ CREATE TABLE messages (
   last_error       TEXT
 ) STRICT;
 
+CREATE TABLE nodes (
+  id            TEXT    PRIMARY KEY,
+  name          TEXT    NOT NULL,
+  roles         TEXT    NOT NULL,
+  pools         TEXT    NOT NULL,
+  slots         INTEGER NOT NULL,
+  host          TEXT    NOT NULL,
+  pid           INTEGER NOT NULL,
+  version       TEXT    NOT NULL,
+  url           TEXT,
+  status        TEXT    NOT NULL CHECK (status IN ('up', 'draining', 'stopped')),
+  heartbeat_ms  INTEGER NOT NULL,
+  duties        TEXT    NOT NULL,
+  started_at    INTEGER NOT NULL,
+  heartbeat_at  INTEGER NOT NULL
+) STRICT;
+
 CREATE TABLE queues (
   name            TEXT PRIMARY KEY,
   lease_ms        INTEGER NOT NULL CHECK (lease_ms > 0),
@@ -116,6 +133,8 @@ CREATE INDEX messages_pending   ON messages (queue, priority, id)     WHERE stat
 CREATE INDEX messages_running   ON messages (queue, lease_expires_at) WHERE state = 'running';
 
 CREATE INDEX messages_running_key ON messages (queue, exclusivity_key) WHERE state = 'running' AND exclusivity_key IS NOT NULL;
+
+CREATE INDEX nodes_heartbeat ON nodes (heartbeat_at);
 
 CREATE INDEX service_calls_callee ON service_calls (callee);
 

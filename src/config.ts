@@ -78,6 +78,10 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = { host: '127.0.0.1', port: 
 export interface NodeRuntimeOptions {
   /** Slots for functions on this node. Default: its cores. */
   capacity?: number;
+  /** Pools whose functions a worker node runs (`cosmos worker --pools`). Default: every pool. */
+  pools?: string[];
+  /** Lease of a fetched invocation, renewed while it runs. Default 30 s; a dead worker's work moves after it. */
+  leaseMs?: number;
   /**
    * Where function bundles, blobs (embedded store) and work files live. Default: beside the SQLite file, or
    * `./.cosmos` for PostgreSQL.
@@ -85,7 +89,37 @@ export interface NodeRuntimeOptions {
   dataDir?: string;
 }
 
+/**
+ * What a node does. `api`: the HTTP edge (submissions, reads, the UI). `engine`: applies workflow events (rule
+ * evaluation). `worker`: runs functions. `cosmos dev` runs all three; in distributed mode `cosmos start` runs
+ * api and engine, and `cosmos worker` runs worker, on as many machines as needed.
+ */
+export type NodeRole = 'api' | 'engine' | 'worker';
+export const NODE_ROLES: readonly NodeRole[] = ['api', 'engine', 'worker'];
+
+export interface ClusterOptions {
+  /** The node's name in the registry. Default: host and pid. */
+  name?: string;
+  /** How often the node writes its registry row; it counts as lost after three missed beats. Default 2 s. */
+  heartbeatMs: number;
+  /** On SIGTERM, how long running functions get to finish before they are given back. Default 30 s. */
+  drainTimeoutMs: number;
+}
+
+export const DEFAULT_CLUSTER_OPTIONS: ClusterOptions = { heartbeatMs: 2_000, drainTimeoutMs: 30_000 };
+
+export interface EngineNodeOptions {
+  /** Lease of workflow events; an engine node that dies hands its executions on after it. Default 30 s. */
+  leaseMs?: number;
+  /** Longest wait for events without a wake-up. Default 1 s. */
+  pollMs?: number;
+}
+
 export interface CosmosOptions {
+  /** Default: all three roles. */
+  roles: NodeRole[];
+  cluster: ClusterOptions;
+  engine: EngineNodeOptions;
   store: StoreOptions;
   queue: QueueOptions;
   server: ServerOptions;
@@ -118,6 +152,9 @@ export function resolveQueueOptions(input: QueueOptionsInput = {}): QueueOptions
 }
 
 export interface CosmosOptionsInput {
+  roles?: NodeRole[];
+  cluster?: Partial<ClusterOptions>;
+  engine?: EngineNodeOptions;
   store?: StoreOptions;
   queue?: QueueOptionsInput;
   server?: Partial<ServerOptions>;
@@ -130,6 +167,9 @@ export interface CosmosOptionsInput {
 
 export function resolveOptions(input: CosmosOptionsInput = {}): CosmosOptions {
   return {
+    roles: input.roles ?? [...NODE_ROLES],
+    cluster: { ...DEFAULT_CLUSTER_OPTIONS, ...input.cluster },
+    engine: { ...input.engine },
     store: input.store ?? { kind: 'sqlite', path: '.cosmos/cosmos.db' },
     queue: resolveQueueOptions(input.queue),
     server: { ...DEFAULT_SERVER_OPTIONS, ...input.server },

@@ -11,6 +11,15 @@ export interface CosmosEnv {
   host: string | undefined;
   /** COSMOS_LOG_LEVEL */
   logLevel: string | undefined;
+  /** COSMOS_CONFIG: a node's configuration file (JSON), read by `cosmos start` and `cosmos worker`. */
+  configFile: string | undefined;
+  /** COSMOS_SCHEMA: the PostgreSQL schema when --schema is not given. */
+  schema: string | undefined;
+  /** COSMOS_ROLES (`api,engine`), COSMOS_POOLS (`default,media`), COSMOS_SLOTS, COSMOS_NODE_NAME. */
+  roles: string[] | undefined;
+  pools: string[] | undefined;
+  slots: number | undefined;
+  nodeName: string | undefined;
   /** COSMOS_TEST_DATABASE_URL: PostgreSQL for the test suite and benchmarks. */
   testDatabaseUrl: string | undefined;
   /** CI: in CI the PostgreSQL suite must run, never skip. */
@@ -35,12 +44,26 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): CosmosEnv {
     port: port ? Number(port) : undefined,
     host: env['COSMOS_HOST'] || undefined,
     logLevel: env['COSMOS_LOG_LEVEL'] || undefined,
+    configFile: env['COSMOS_CONFIG'] || undefined,
+    schema: env['COSMOS_SCHEMA'] || undefined,
+    roles: list(env['COSMOS_ROLES']),
+    pools: list(env['COSMOS_POOLS']),
+    slots: env['COSMOS_SLOTS'] ? Number(env['COSMOS_SLOTS']) : undefined,
+    nodeName: env['COSMOS_NODE_NAME'] || undefined,
     testDatabaseUrl: env['COSMOS_TEST_DATABASE_URL'] || undefined,
     ci: env['CI'] === 'true' || env['CI'] === '1',
     uvThreadpoolSize: Number(env['UV_THREADPOOL_SIZE']) || 4,
     path: env['PATH'] ?? '',
     otlp: otlpFrom(env),
   };
+}
+
+function list(value: string | undefined): string[] | undefined {
+  const items = (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+  return items.length > 0 ? items : undefined;
 }
 
 function otlpFrom(env: NodeJS.ProcessEnv): CosmosEnv['otlp'] {

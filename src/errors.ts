@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   migration_checksum_mismatch: 500,
   store_closed: 503,
   store_unavailable: 503,
+  node_draining: 503,
   config_invalid: 400,
   function_not_found: 404,
   function_input_invalid: 400,

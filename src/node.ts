@@ -1,9 +1,12 @@
 import { dirname, join } from 'node:path';
+import { Duties } from './cluster/duties.js';
+import { NodeHeartbeat, viewOf } from './cluster/node-registry.js';
+import { COSMOS_VERSION } from './version.js';
 import { ServiceCatalog } from './api/catalog.js';
 import { loadServices } from './api/loader.js';
 import { LiveFeed } from './api/live.js';
 import { buildServer } from './api/server.js';
-import { resolveOptions, type CosmosOptions, type CosmosOptionsInput } from './config.js';
+import { resolveOptions, type CosmosOptions, type CosmosOptionsInput, type NodeRole } from './config.js';
 import { FunctionRuntime } from './functions/runtime.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { NodeMetrics } from './observability/metrics.js';
@@ -23,12 +26,23 @@ export interface CosmosNode {
   readonly engine: WorkflowEngine;
   readonly catalog: ServiceCatalog;
   readonly logger: Logger;
-  /** Where the HTTP edge listens, e.g. http://127.0.0.1:7070 */
+  /** Where the HTTP edge listens, e.g. http://127.0.0.1:7070; empty for a node without the api role. */
   readonly url: string;
+  /** This node's registry row (id, roles, status, duties held). */
+  readonly heartbeat: NodeHeartbeat;
   /** Loads the services folder again and deploys what changed (new versions; running executions stay pinned). */
   reload(): Promise<string[]>;
+  /**
+   * Graceful stop (SIGTERM): marked draining in the registry and on /readyz, stops taking work, lets running
+   * functions finish (up to `cluster.drainTimeoutMs`, then gives them back), hands its duties on, and closes.
+   */
+  drain(): Promise<void>;
+  /** Stops at once: what runs here is given back or left to its lease. */
   close(): Promise<void>;
 }
+
+/** How long a node without activity keeps its registry row: stopped and lost nodes stay visible this long. */
+const NODE_ROW_RETENTION_MS = 60 * 60 * 1000;
 
 export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosNode> {
   const options = resolveOptions(input);
@@ -44,9 +58,9 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
       (options.store.kind === 'sqlite' && options.store.path !== ':memory:'
         ? dirname(options.store.path)
         : '.cosmos');
+    const has = (role: NodeRole): boolean => options.roles.includes(role);
     const queue = new Queue(store, options.queue);
     closers.push(() => queue.close());
-    queue.startMaintenance((error) => logger.warn({ err: error }, 'queue maintenance failed; will retry'));
     const blobs = await openBlobStore(store, { dir: join(dataDir, 'blobs') });
     const runtime = new FunctionRuntime(queue, {
       logger: logger.child({ component: 'functions' }),
@@ -55,9 +69,15 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
       workDir: join(dataDir, 'work'),
       blobs,
       ...(options.runtime.capacity !== undefined && { capacity: options.runtime.capacity }),
+      ...(options.runtime.leaseMs !== undefined && { leaseMs: options.runtime.leaseMs }),
+      // A node without the worker role records invocations for the workers and runs none itself.
+      servePools: has('worker') ? options.runtime.pools : [],
     });
     const engine: WorkflowEngine = new WorkflowEngine(queue, runtime, {
       logger: logger.child({ component: 'workflow' }),
+      ...options.engine,
+      // Recovery of executions whose owner died is a cluster duty (below), run by one node at a time.
+      sweep: false,
       // The catalog is made next; the engine asks it only once it runs.
       callPolicy: (from, service, operation, input) => catalog.callPolicy(from, service, operation, input),
     });
@@ -87,22 +107,102 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
       return files;
     };
     const files = await deploy();
+    let draining = false;
+    let drainMs: number | undefined;
     await runtime.start();
-    closers.push(() => runtime.stop());
-    await engine.start();
-    closers.push(() => engine.stop());
+    closers.push(() => runtime.stop(drainMs === undefined ? {} : { drainMs }));
+    if (has('engine')) {
+      await engine.start();
+      closers.push(() => engine.stop());
+    }
+    const duties = new Duties(
+      store.cluster.dutyLocks(),
+      [
+        {
+          // Delayed messages and timers coming due, expired leases, and (once a minute) old finished messages.
+          name: 'queue-maintenance',
+          everyMs: options.queue.maintenanceIntervalMs,
+          run: (() => {
+            let lastGc = 0;
+            return () => {
+              const gc = Date.now() - lastGc >= 60_000;
+              if (gc) lastGc = Date.now();
+              return queue.maintain({ gc });
+            };
+          })(),
+        },
+        {
+          name: 'workflow-recovery',
+          everyMs: Math.max(100, Math.floor((options.engine.leaseMs ?? 30_000) / 3)),
+          run: () => engine.recoverLapsed(),
+        },
+        {
+          name: 'node-registry',
+          everyMs: 60_000,
+          run: () => store.cluster.pruneNodes(Date.now() - NODE_ROW_RETENTION_MS),
+        },
+      ],
+      logger.child({ component: 'cluster' }),
+    );
+    const heartbeat = new NodeHeartbeat(
+      store.cluster,
+      {
+        ...(options.cluster.name !== undefined && { name: options.cluster.name }),
+        roles: options.roles,
+        pools: has('worker')
+          ? (options.runtime.pools ?? runtime.registry.list().map((r) => r.def.options.pool))
+          : [],
+        slots: has('worker') ? runtime.slotUse().capacity : 0,
+        url: null,
+        version: COSMOS_VERSION,
+      },
+      options.cluster.heartbeatMs,
+      () => duties.held(),
+      logger.child({ component: 'cluster' }),
+    );
+    duties.start();
+    closers.push(() => duties.stop());
     const live = new LiveFeed();
     engine.onCommitted((x) => live.committed(x));
     closers.push(() => Promise.resolve(live.close()));
-    const app = await buildServer({ store, queue, logger, engine, catalog, metrics, blobs, runtime, live });
-    await app.listen({ host: options.server.host, port: options.server.port });
-    closers.push(() => app.close());
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : options.server.port;
-    const url = `http://${options.server.host.includes(':') ? `[${options.server.host}]` : options.server.host}:${port}`;
+    let url = '';
+    if (has('api')) {
+      const app = await buildServer({
+        store,
+        queue,
+        logger,
+        engine,
+        catalog,
+        metrics,
+        blobs,
+        runtime,
+        live,
+        cluster: {
+          draining: () => draining,
+          nodes: async () => (await store.cluster.listNodes()).map((n) => viewOf(n, Date.now())),
+        },
+      });
+      await app.listen({ host: options.server.host, port: options.server.port });
+      // Closed before anything else: in-flight requests finish, new connections are refused.
+      closers.push(() => app.close());
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : options.server.port;
+      url = `http://${options.server.host.includes(':') ? `[${options.server.host}]` : options.server.host}:${port}`;
+      heartbeat.setUrl(url);
+    }
+    await heartbeat.start();
+    // Last closer to run before the store closes: the row says stopped.
+    closers.splice(1, 0, () => heartbeat.stop());
     logger.debug({ files }, 'services loaded');
     let closing: Promise<void> | undefined;
     return {
+      heartbeat,
+      drain: () => {
+        if (closing) return closing;
+        draining = true;
+        drainMs = options.cluster.drainTimeoutMs;
+        return (closing = heartbeat.setStatus('draining').then(closeAll));
+      },
       options,
       store,
       queue,

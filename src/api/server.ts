@@ -14,6 +14,7 @@ import { executionRoutes } from './routes/executions.js';
 import { uiRoutes } from './routes/ui.js';
 import { liveRoutes, type LiveFeed } from './live.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
+import type { NodeView } from '../cluster/node-registry.js';
 import { MAX_WAIT_SECONDS, submitRoutes } from './routes/submit.js';
 
 export interface ServerDeps {
@@ -26,6 +27,11 @@ export interface ServerDeps {
   blobs: BlobStore;
   runtime: FunctionRuntime;
   live: LiveFeed;
+  cluster: {
+    /** True once the node is draining: /readyz answers 503 so balancers stop sending it requests. */
+    draining: () => boolean;
+    nodes: () => Promise<NodeView[]>;
+  };
 }
 
 function httpLogger(logger: Logger): FastifyBaseLogger {
@@ -66,6 +72,10 @@ export async function buildServer(deps: ServerDeps) {
   app.get('/healthz', () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
+    if (deps.cluster.draining())
+      return reply.status(503).send({
+        error: { code: 'node_draining', message: 'this node is draining; send requests elsewhere' },
+      });
     try {
       await store.ping();
       return { status: 'ready', store: store.dialect, schemaVersion: await store.schemaVersion() };
@@ -104,6 +114,9 @@ export async function buildServer(deps: ServerDeps) {
       ),
     };
   });
+
+  // The node registry: every node of the installation, with its roles, pools, duties and last heartbeat.
+  app.get('/v1/nodes', async () => ({ nodes: await deps.cluster.nodes() }));
 
   // This node's function layer: slots per pool, workers started, functions and their versions.
   app.get('/v1/pools', () => {

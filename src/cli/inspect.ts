@@ -35,8 +35,29 @@ function limit(value: string): number {
   return n;
 }
 
-/** `cosmos executions`, `cosmos trace <id>`, `cosmos logs <id>`. */
+/** `cosmos executions`, `cosmos trace <id>`, `cosmos logs <id>`, `cosmos nodes`. */
 export function inspectCommands(program: Command): void {
+  withTarget(
+    program
+      .command('nodes')
+      .description('list the nodes of the installation: roles, pools, slots, duties held, last heartbeat')
+      .option('--json', 'print JSON'),
+  ).action(async (o: TargetOptions & { json?: boolean }) => {
+    const nodes = await using(o, (p) => p.nodes());
+    if (o.json) return json(nodes);
+    if (nodes.length === 0) return out('no nodes have registered yet');
+    out(
+      nodes.map(
+        (n) =>
+          `${n.name.padEnd(28)} ${n.status.padEnd(9)} ${n.roles.join(',').padEnd(18)} ${
+            n.roles.includes('worker') ? `${n.slots} slots, pools ${n.pools.join(',') || '-'}` : ''
+          }${n.duties.length > 0 ? ` duties ${n.duties.join(',')}` : ''} beat ${(n.ageMs / 1000).toFixed(1)}s ago${
+            n.url ? ` ${n.url}` : ''
+          }`,
+      ),
+    );
+  });
+
   withTarget(
     program
       .command('executions')

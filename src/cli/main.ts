@@ -34,20 +34,43 @@ program
     serve('dev', { ...opts, watch: true, ...(dir !== undefined && { dir }) }, env),
   );
 
-program
-  .command('start [dir]')
-  .description('run an API/engine node on PostgreSQL, serving the services in [dir]')
-  .addOption(
-    new Option('--db <url>', 'PostgreSQL connection URL').default(env.databaseUrl).makeOptionMandatory(),
-  )
-  .option('--schema <name>', 'schema holding the platform tables', 'cosmos')
-  .addOption(
-    new Option('--port <port>', 'HTTP port (0 picks a free one)').argParser(port).default(env.port ?? 7070),
-  )
-  .addOption(new Option('--host <host>', 'address to bind').default(env.host ?? '127.0.0.1'))
-  .action((dir: string | undefined, opts: ServeOptions) =>
-    serve('start', { ...opts, ...(dir !== undefined && { dir }) }, env),
-  );
+function slots(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('slots is a whole number of at least 1');
+  return n;
+}
+
+/** Options both distributed commands take; flags win over COSMOS_* variables, which win over --config. */
+function nodeOptions(command: Command): Command {
+  return command
+    .option('--db <url>', 'PostgreSQL connection URL (or COSMOS_DATABASE_URL)')
+    .option('--schema <name>', 'schema holding the platform tables (default cosmos)')
+    .option('--config <file>', 'configuration file (JSON; or COSMOS_CONFIG): see docs/deploy.md')
+    .option('--name <name>', "the node's name in the registry (default host:pid)");
+}
+
+nodeOptions(
+  program
+    .command('start [dir]')
+    .description('run an API/engine node on PostgreSQL, serving the services in [dir]; any number may run')
+    .option('--port <port>', 'HTTP port (0 picks a free one; default 7070)', port)
+    .option('--host <host>', 'address to bind (default 127.0.0.1)')
+    .option('--roles <roles>', 'comma-separated roles: api, engine, worker (default api,engine)'),
+).action((dir: string | undefined, opts: ServeOptions) =>
+  serve('start', { ...opts, ...(dir !== undefined && { dir }) }, env),
+);
+
+nodeOptions(
+  program
+    .command('worker [dir]')
+    .description(
+      'run a worker node on PostgreSQL: runs the functions of the services in [dir] for the given pools',
+    )
+    .option('--pools <pools>', 'comma-separated pools to run (default: every pool of the services)')
+    .option('--slots <n>', 'function slots on this node (default: its cores)', slots),
+).action((dir: string | undefined, opts: ServeOptions) =>
+  serve('worker', { ...opts, ...(dir !== undefined && { dir }) }, env),
+);
 
 callCommand(program, `http://127.0.0.1:${env.port ?? 7070}`);
 inspectCommands(program);

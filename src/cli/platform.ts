@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { executionPage, traceAndChildren } from '../api/listing.js';
+import { viewOf, type NodeView } from '../cluster/node-registry.js';
 import type { Span } from '../observability/spans.js';
 import { executionView } from '../api/views.js';
 import type { StoreOptions } from '../config.js';
@@ -39,6 +40,8 @@ export interface Platform {
   list(filter: ListFilter): Promise<{ items: ExecutionView[]; nextCursor: string | null }>;
   get(id: string): Promise<ExecutionView>;
   trace(id: string): Promise<TraceView>;
+  /** The node registry. */
+  nodes(): Promise<NodeView[]>;
   close(): Promise<void>;
 }
 
@@ -100,6 +103,10 @@ export class HttpPlatform implements Platform {
     return this.request(`/v1/executions/${encodeURIComponent(id)}/trace`);
   }
 
+  async nodes(): Promise<NodeView[]> {
+    return (await this.request<{ nodes: NodeView[] }>('/v1/nodes')).nodes;
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -126,6 +133,11 @@ export class StorePlatform implements Platform {
     const doc = JSON.parse(row.doc) as Execution;
     const t = await traceAndChildren(this.store, doc);
     return { events: t.events, children: t.children as ExecutionView[], spans: t.spans };
+  }
+
+  async nodes(): Promise<NodeView[]> {
+    const now = Date.now();
+    return (await this.store.cluster.listNodes()).map((n) => viewOf(n, now));
   }
 
   close(): Promise<void> {

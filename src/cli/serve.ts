@@ -6,10 +6,13 @@ import { isCosmosError } from '../errors.js';
 import { startNode, type CosmosNode } from '../node.js';
 import { isLoopback } from './loopback.js';
 import { storeFrom } from './platform.js';
+import { configFrom, parseRoles } from './node-config.js';
+import { CosmosError } from '../errors.js';
+import type { CosmosOptionsInput, NodeRole } from '../config.js';
 
 export interface ServeOptions {
-  host: string;
-  port: number;
+  host?: string;
+  port?: number;
   data?: string;
   db?: string;
   schema?: string;
@@ -17,6 +20,86 @@ export interface ServeOptions {
   dir?: string;
   /** Reload services when their files change (`cosmos dev`). */
   watch?: boolean;
+  /** Comma-separated roles (`api,engine,worker`). */
+  roles?: string;
+  /** Comma-separated pools a worker runs. */
+  pools?: string;
+  slots?: number;
+  name?: string;
+  /** A configuration file (JSON, see node-config.ts). */
+  config?: string;
+}
+
+type Kind = 'dev' | 'start' | 'worker';
+
+const DEFAULT_ROLES: Record<Kind, NodeRole[]> = {
+  dev: ['api', 'engine', 'worker'],
+  start: ['api', 'engine'],
+  worker: ['worker'],
+};
+
+const split = (v: string | undefined): string[] | undefined =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+
+/** Flags, then environment, then the configuration file, then defaults. */
+function resolveNode(
+  kind: Kind,
+  opts: ServeOptions,
+  env: CosmosEnv,
+): { input: CosmosOptionsInput; dir?: string } {
+  const file = configFrom(opts.config, env);
+  const db = opts.db ?? (kind === 'dev' ? undefined : (env.databaseUrl ?? file.db));
+  if (kind !== 'dev' && db === undefined)
+    throw new CosmosError(
+      'config_invalid',
+      `cosmos ${kind} needs PostgreSQL: give --db <url>, COSMOS_DATABASE_URL or "db" in the configuration file`,
+    );
+  const roleList = split(opts.roles) ?? env.roles;
+  const roles = roleList ? parseRoles(roleList) : (file.roles ?? DEFAULT_ROLES[kind]);
+  const pools = split(opts.pools) ?? env.pools ?? file.pools;
+  const slots = opts.slots ?? env.slots ?? file.slots;
+  const name = opts.name ?? env.nodeName ?? file.name;
+  const leaseMs = file.leaseMs;
+  const pollMs = file.pollMs;
+  const store = storeFrom({
+    ...(opts.data !== undefined && { data: opts.data }),
+    ...(db !== undefined && { db }),
+    schema: opts.schema ?? env.schema ?? file.schema ?? 'cosmos',
+  });
+  const dir = servicesDir(kind, opts.dir ?? file.services);
+  const logLevel = env.logLevel ?? file.logLevel;
+  const input: CosmosOptionsInput = {
+    roles,
+    store,
+    server: {
+      host: opts.host ?? env.host ?? file.host ?? '127.0.0.1',
+      port: opts.port ?? env.port ?? file.port ?? 7070,
+    },
+    cluster: {
+      ...(name !== undefined && { name }),
+      ...(file.heartbeatMs !== undefined && { heartbeatMs: file.heartbeatMs }),
+      ...(file.drainTimeoutMs !== undefined && { drainTimeoutMs: file.drainTimeoutMs }),
+    },
+    engine: { ...(leaseMs !== undefined && { leaseMs }), ...(pollMs !== undefined && { pollMs }) },
+    queue: {
+      ...(pollMs !== undefined && { pollIntervalMs: pollMs }),
+      ...(file.maintenanceIntervalMs !== undefined && { maintenanceIntervalMs: file.maintenanceIntervalMs }),
+    },
+    runtime: {
+      ...(pools !== undefined && { pools }),
+      ...(slots !== undefined && { capacity: slots }),
+      ...(leaseMs !== undefined && { leaseMs }),
+    },
+    ...(dir !== undefined && { servicesDir: dir }),
+    ...(logLevel && { logLevel }),
+    ...(env.otlp && { otlp: env.otlp }),
+  };
+  return { input, ...(dir !== undefined && { dir }) };
 }
 
 function refuseUnauthenticated(host: string): void {
@@ -31,7 +114,7 @@ function refuseUnauthenticated(host: string): void {
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/media', import.meta.url));
 
 /** The services folder: the one given, else ./services when it exists, else (dev) the examples. */
-function servicesDir(kind: 'dev' | 'start', dir: string | undefined): string | undefined {
+function servicesDir(kind: Kind, dir: string | undefined): string | undefined {
   if (dir !== undefined) return resolve(dir);
   if (existsSync('services')) return resolve('services');
   return kind === 'dev' && existsSync(EXAMPLES_DIR) ? EXAMPLES_DIR : undefined;
@@ -62,40 +145,55 @@ function watchServices(node: CosmosNode, dir: string): FSWatcher {
   });
 }
 
-export async function serve(kind: 'dev' | 'start', opts: ServeOptions, env: CosmosEnv): Promise<void> {
-  refuseUnauthenticated(opts.host);
-  const store = storeFrom(opts);
-  const dir = servicesDir(kind, opts.dir);
-  const node = await startNode({
-    store,
-    server: { host: opts.host, port: opts.port },
-    ...(dir !== undefined && { servicesDir: dir }),
-    ...(env.logLevel && { logLevel: env.logLevel }),
-    ...(env.otlp && { otlp: env.otlp }),
-  });
+export async function serve(kind: Kind, opts: ServeOptions, env: CosmosEnv): Promise<void> {
+  const { input, dir } = resolveNode(kind, opts, env);
+  const roles = input.roles!;
+  if (roles.includes('api')) refuseUnauthenticated(input.server!.host!);
+  const store = input.store!;
+  const node = await startNode(input);
   const where =
     store.kind === 'sqlite'
       ? `embedded SQLite at ${store.path}`
       : `PostgreSQL schema "${store.schema ?? 'cosmos'}"`;
-  process.stdout.write(`cosmos ${kind}: listening on ${node.url} (store: ${where})\n`);
+  const me = node.heartbeat.record;
+  if (node.url) process.stdout.write(`cosmos ${kind}: listening on ${node.url} (store: ${where})\n`);
+  else process.stdout.write(`cosmos ${kind}: running (store: ${where})\n`);
+  process.stdout.write(
+    `  node ${me.name} · roles ${roles.join(', ')}${roles.includes('worker') ? ` · pools ${me.pools.join(', ') || '(none yet)'} · ${me.slots} slots` : ''}\n`,
+  );
   const services = node.catalog.list();
   process.stdout.write(
     services.length > 0
       ? `  services from ${dir}: ${services.map((s) => `${s.name} (${Object.keys(s.operations).join(', ')})`).join(' · ')}\n`
       : '  no services deployed (give a folder of <name>/service.ts, or create ./services)\n',
   );
-  process.stdout.write(
-    `  UI ${node.url}/ui/ · health ${node.url}/healthz · API ${node.url}/openapi.json · metrics ${node.url}/metrics\n`,
-  );
+  if (node.url)
+    process.stdout.write(
+      `  UI ${node.url}/ui/ · health ${node.url}/healthz · API ${node.url}/openapi.json · metrics ${node.url}/metrics\n`,
+    );
   const watcher = opts.watch && dir !== undefined ? watchServices(node, dir) : undefined;
+  let stopping = false;
   const stop = (signal: string): void => {
-    process.stdout.write(`cosmos ${kind}: ${signal}, shutting down\n`);
+    if (stopping) {
+      process.stdout.write(`cosmos ${kind}: ${signal} again, stopping at once\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(
+      `cosmos ${kind}: ${signal}, draining (running functions get up to ${Math.round(node.options.cluster.drainTimeoutMs / 1000)} s; send it again to stop at once)\n`,
+    );
     watcher?.close();
-    node.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+    node.drain().then(
+      () => {
+        process.stdout.write(`cosmos ${kind}: drained, stopped\n`);
+        process.exit(0);
+      },
+      (e: unknown) => {
+        process.stderr.write(`cosmos ${kind}: drain failed: ${String(e)}\n`);
+        process.exit(1);
+      },
     );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }

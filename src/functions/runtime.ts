@@ -5,6 +5,7 @@ import { passThrough, readEnv } from '../env.js';
 import { CosmosError, InvalidArgumentError } from '../errors.js';
 import type { Queue } from '../queue/queue.js';
 import type { EnqueueResult, LeasedMessage } from '../types.js';
+import { Backoff, pause } from '../queue/backoff.js';
 import { retryDelay } from './backoff.js';
 import { bundle } from './bundler.js';
 import { DirectPath, NODE_NAME, type DirectResult, type RunInfo } from './direct.js';
@@ -98,6 +99,11 @@ export interface FunctionRuntimeOptions {
   pools?: PoolConfig[];
   /** Warm capacity: worker threads started up front per pool. */
   warm?: Record<string, number>;
+  /**
+   * The pools whose functions this node fetches and runs (a worker's `--pools`). Default: all of them. An
+   * empty list makes a node that only records invocations for others to run (an API/engine node).
+   */
+  servePools?: string[];
   /** Where function bundles are written (default ./.cosmos/bundles). */
   bundleDir?: string;
   /** Memory the node's runners may take together (default 75% of the machine). */
@@ -145,8 +151,12 @@ export class FunctionRuntime {
   private readonly redactLine: ((text: string) => string) | undefined;
   private readonly newLogs = (): RunLogs => new RunLogs(this.redactLine);
   private readonly o: Required<
-    Omit<FunctionRuntimeOptions, 'pools' | 'warm' | 'blobs' | 'workDir' | 'logger' | 'redactLine'>
+    Omit<
+      FunctionRuntimeOptions,
+      'pools' | 'warm' | 'blobs' | 'workDir' | 'logger' | 'redactLine' | 'servePools'
+    >
   > & {
+    servePools: Set<string> | undefined;
     pools: PoolConfig[];
     warm: Record<string, number>;
   };
@@ -189,6 +199,7 @@ export class FunctionRuntime {
       idleMs: options.idleMs ?? 30_000,
       pollMs: options.pollMs ?? 1_000,
       leaseMs: options.leaseMs ?? 30_000,
+      servePools: options.servePools && new Set(options.servePools),
     };
     this.log = options.logger ?? createLogger('warn');
     this.redactLine = options.redactLine;
@@ -297,7 +308,7 @@ export class FunctionRuntime {
   canRunDirect(name: string): boolean {
     const reg = this.registry.get(name);
     // Files are materialized and collected on the queued path only.
-    if (!reg || !this.dispatcher || !this.running || reg.def.options.files) return false;
+    if (!reg || !this.dispatcher || !this.running || reg.def.options.files || !this.serves(reg)) return false;
     // The local scheduler is the buffer: a caller that recorded the invocation durably loses nothing if this
     // node dies with it waiting here. Past a bound, the queue spreads the work to other nodes instead.
     return this.dispatcher.scheduler.waiting(reg.def.options.pool) < this.o.capacity * 64;
@@ -354,16 +365,21 @@ export class FunctionRuntime {
     );
     this.running = true;
     this.abort = new AbortController();
-    for (const reg of this.registry.list()) this.ensurePool(reg);
-    for (const name of Object.keys(this.o.warm)) this.threadPool(name, FUNCTION_DEFAULTS.shape.memoryMb);
+    for (const reg of this.registry.list()) if (this.serves(reg)) this.ensurePool(reg);
+    for (const name of Object.keys(this.o.warm))
+      if (this.o.servePools?.has(name) ?? true) this.threadPool(name, FUNCTION_DEFAULTS.shape.memoryMb);
     await Promise.all([...this.workerPools.values()].map((p) => p.warm()));
     for (const reg of this.registry.list()) this.startLoop(reg);
     this.keeper = setInterval(() => void this.keepLeases(), Math.max(100, this.o.leaseMs / 3));
     this.keeper.unref();
   }
 
-  /** Stops fetching, gives back invocations that did not start, waits for running ones, stops the runners. */
-  async stop(): Promise<void> {
+  /**
+   * Stops fetching, gives back invocations that did not start, waits for running ones, stops the runners.
+   * With `drainMs`, running invocations get that long to finish; those still running then are given back to
+   * the queue (another node runs them at once instead of after their lease) and their runners stopped.
+   */
+  async stop(options: { drainMs?: number } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.abort.abort();
@@ -378,8 +394,24 @@ export class FunctionRuntime {
         this.works.delete(id);
         unstarted.push(...work.invocations);
       }
-    if (unstarted.length > 0) await this.queue.release(unstarted.map((i) => i.msg.lease));
-    await Promise.allSettled(this.inFlight);
+    if (unstarted.length > 0)
+      await this.queue.release(unstarted.map((i) => i.msg.lease)).catch(() => undefined);
+    if (options.drainMs === undefined) await Promise.allSettled(this.inFlight);
+    else {
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        Promise.allSettled(this.inFlight).then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), options.drainMs))),
+      ]);
+      clearTimeout(timer);
+      if (late) {
+        // Their answers are ignored from here on: the works are gone, and the leases given back.
+        const given = [...this.works.values()].flatMap((w) => w.invocations.map((i) => i.msg.lease));
+        this.works.clear();
+        this.log.warn({ invocations: given.length }, 'drain timed out; giving running invocations back');
+        await this.queue.release(given).catch(() => undefined);
+      }
+    }
     if (this.keeper) clearInterval(this.keeper);
     await Promise.all([...this.workerPools.values()].map((p) => p.close()));
     this.workerPools.clear();
@@ -419,8 +451,13 @@ export class FunctionRuntime {
     return Object.fromEntries([...this.workerPools].map(([k, p]) => [k, { ...p.stats }]));
   }
 
+  /** Whether this node runs the function's pool (see `servePools`). */
+  serves(reg: RegisteredFunction): boolean {
+    return this.o.servePools?.has(reg.def.options.pool) ?? true;
+  }
+
   private startLoop(reg: RegisteredFunction): void {
-    if (this.loops.has(reg.name)) return;
+    if (this.loops.has(reg.name) || !this.serves(reg)) return;
     const loop = this.fetchLoop(reg.name).catch((e: unknown) => {
       if (this.running)
         this.log.error({ err: e, function: reg.name }, 'function runtime: fetch loop stopped');
@@ -431,6 +468,7 @@ export class FunctionRuntime {
   /** Keeps up to a batch per free slot waiting locally, so a freed slot never waits for a round trip. */
   private async fetchLoop(name: string): Promise<void> {
     const signal = this.abort.signal;
+    const backoff = new Backoff();
     while (this.running) {
       const reg = this.registry.get(name)!;
       const perSlot = reg.def.options.batch?.max ?? 1;
@@ -439,15 +477,28 @@ export class FunctionRuntime {
         await new Promise<void>((r) => this.slotWaiters.push(r));
         continue;
       }
-      const msgs = await this.queue.dequeue<InvocationPayload>({
-        queue: reg.queue,
-        max: Math.min(room, 1_000),
-        leaseMs: this.o.leaseMs,
-      });
-      if (msgs.length === 0) {
-        await this.queue.waitForWork(reg.queue, { timeoutMs: this.o.pollMs, signal });
+      let msgs: LeasedMessage<InvocationPayload>[];
+      try {
+        msgs = await this.queue.dequeue<InvocationPayload>({
+          queue: reg.queue,
+          max: Math.min(room, 1_000),
+          leaseMs: this.o.leaseMs,
+        });
+        if (msgs.length === 0) await this.queue.waitForWork(reg.queue, { timeoutMs: this.o.pollMs, signal });
+        if (backoff.failures > 0)
+          this.log.info({ function: name }, 'function runtime: the store answers again');
+        backoff.reset();
+      } catch (error) {
+        // The database restarting or failing over: keep fetching, waiting longer after each failure.
+        if (backoff.failures === 0)
+          this.log.warn(
+            { err: error, function: name },
+            'function runtime: cannot fetch invocations; retrying with backoff',
+          );
+        await pause(backoff.next(), signal);
         continue;
       }
+      if (msgs.length === 0) continue;
       for (const msg of msgs) this.accept(msg);
     }
   }
@@ -463,9 +514,8 @@ export class FunctionRuntime {
         (local) => this.submit(reg, [inv], local),
         (e: unknown) => {
           const f = asFailure(e, reg.name);
-          void this.failed(inv, f, { reg, invocations: [inv], call: 0, logs: this.newLogs() }).finally(() =>
-            this.unwait(reg, 1),
-          );
+          const work = { reg, invocations: [inv], call: 0, logs: this.newLogs() };
+          void this.persist(() => this.failed(inv, f, work), reg.name).finally(() => this.unwait(reg, 1));
         },
       );
       return;
@@ -526,31 +576,66 @@ export class FunctionRuntime {
     // Settling (files, replies, completions) is not part of the run the trace and metrics report.
     const ended = (): void => void (work.finishedAt ??= Date.now());
     try {
-      const output = await answer.finally(ended);
-      if (reg.def.options.batch) {
-        const items = output as BatchItemResult[];
-        await Promise.all(
-          invocations.map((inv, i) => {
-            const r = items[i]!;
-            return r.ok
-              ? this.succeed(inv, r.value, work)
-              : this.failed(inv, FunctionFailure.fromSerialized(reg.name, r.error), work);
-          }),
-        );
-      } else {
-        const stored = work.files && (await this.fileIo!.collect(work.files));
+      let outcome: () => Promise<unknown>;
+      try {
+        const output = await answer.finally(ended);
+        if (reg.def.options.batch) {
+          const items = output as BatchItemResult[];
+          outcome = () =>
+            Promise.all(
+              invocations.map((inv, i) => {
+                const r = items[i]!;
+                return r.ok
+                  ? this.succeed(inv, r.value, work)
+                  : this.failed(inv, FunctionFailure.fromSerialized(reg.name, r.error), work);
+              }),
+            );
+        } else {
+          const stored = work.files && (await this.fileIo!.collect(work.files));
+          await this.dropFiles(work);
+          outcome = () => this.succeed(invocations[0]!, output, work, stored);
+        }
+      } catch (e) {
+        if (!this.works.has(id)) return;
+        const f = asFailure(e, reg.name);
         await this.dropFiles(work);
-        await this.succeed(invocations[0]!, output, work, stored);
+        outcome = () => Promise.all(invocations.map((inv) => this.failed(inv, f, work)));
       }
-    } catch (e) {
-      if (!this.works.has(id)) return;
-      const f = asFailure(e, reg.name);
-      await this.dropFiles(work);
-      await Promise.all(invocations.map((inv) => this.failed(inv, f, work)));
+      await this.persist(outcome, reg.name);
     } finally {
       this.works.delete(id);
       await this.dropFiles(work);
       this.unwait(reg, invocations.length);
+    }
+  }
+
+  /**
+   * Writes an outcome, again and again while the store is away (a database restart), for as long as the
+   * lease would have lasted: replies are keyed by invocation and completions by lease, so a repeat changes
+   * nothing. After that the lease has lapsed and the invocation runs again elsewhere (at least once).
+   */
+  private async persist(write: () => Promise<unknown>, fn: string): Promise<void> {
+    const giveUpAt = Date.now() + this.o.leaseMs;
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        if (Date.now() >= giveUpAt) {
+          this.log.error(
+            { err: error, function: fn },
+            'function runtime: could not record an outcome before its lease lapsed; the invocation runs again',
+          );
+          return;
+        }
+        if (backoff.failures === 0)
+          this.log.warn(
+            { err: error, function: fn },
+            'function runtime: recording an outcome failed; retrying',
+          );
+        await pause(backoff.next());
+      }
     }
   }
 

@@ -22,6 +22,7 @@ export interface Store {
   readonly queue: QueueStore;
   readonly workflow: WorkflowStore;
   readonly services: ServiceStore;
+  readonly cluster: ClusterStore;
   /** Signals that messages may have become available; fed by local commits and, on PostgreSQL, by NOTIFY. */
   readonly wakeups: Wakeups;
   /** The highest migration version applied. */
@@ -221,6 +222,59 @@ export interface ServiceStore {
   list(): Promise<ServiceRecord[]>;
   /** Every service that calls `name`, directly or through others, nearest first. */
   callersOf(name: string): Promise<{ name: string; depth: number }[]>;
+}
+
+/** A running node as the registry holds it (see src/cluster). */
+export interface NodeRecord {
+  /** Unique per process start. */
+  id: string;
+  /** Chosen by the operator (`--name`), else host and pid. */
+  name: string;
+  roles: string[];
+  /** Pools this node runs functions for (workers); empty for nodes without the worker role. */
+  pools: string[];
+  /** Function slots (workers); 0 without the worker role. */
+  slots: number;
+  host: string;
+  pid: number;
+  /** The Cosmos version the node runs. */
+  version: string;
+  /** Where its HTTP edge listens (API role), else null. */
+  url: string | null;
+  status: 'up' | 'draining' | 'stopped';
+  heartbeatMs: number;
+  /** Background duties this node holds right now. */
+  duties: string[];
+  startedAt: number;
+  heartbeatAt: number;
+}
+
+/**
+ * Cluster coordination: the node registry, and the locks that let a background duty run on exactly one node.
+ * Everything here lives in the database, so no node holds state another needs.
+ */
+export interface ClusterStore {
+  /** Writes the node's row (insert on first beat, then status, duties and heartbeat time). */
+  beat(node: NodeRecord): Promise<void>;
+  listNodes(): Promise<NodeRecord[]>;
+  /** Deletes rows whose last heartbeat is older than `before`; returns how many. */
+  pruneNodes(before: number): Promise<number>;
+  /** A holder of duty locks for one node; each node opens one. */
+  dutyLocks(): DutyLocks;
+}
+
+/**
+ * Exclusive, self-releasing locks on background duties. On PostgreSQL a session advisory lock on a dedicated
+ * connection: when the holder dies, or loses its connection, the lock is gone and another node takes the duty.
+ * On SQLite (one machine) every holder is granted: duties are idempotent statements, safe to run twice.
+ */
+export interface DutyLocks {
+  /** True when this holder has the duty (taking it if free). False, not an error, when the database is away. */
+  hold(duty: string): Promise<boolean>;
+  /** Duties held now. */
+  held(): string[];
+  /** Lets every duty go (graceful stop), and closes the connection. */
+  close(): Promise<void>;
 }
 
 /** Ready messages of one priority class of a queue (see PRIORITY_CLASSES). */

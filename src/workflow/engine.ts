@@ -3,6 +3,7 @@ import { CosmosError } from '../errors.js';
 import { retryDelay } from '../functions/backoff.js';
 import type { DirectResult, FunctionRuntime } from '../functions/runtime.js';
 import { Batcher } from '../queue/batcher.js';
+import { Backoff, pause } from '../queue/backoff.js';
 import type { Queue } from '../queue/queue.js';
 import type { ExecutionRow, StepOutcome, StepWrite } from '../store/store.js';
 import type { Clock, EnqueueInput, LeasedMessage } from '../types.js';
@@ -26,6 +27,11 @@ export interface WorkflowEngineOptions {
   direct?: boolean;
   /** Longest a step waits to share a commit with the steps of local invocations still running (default 10 ms). */
   holdMs?: number;
+  /**
+   * Look for executions whose owner stopped renewing, on this engine's own timer (default true). A cluster
+   * node turns it off and runs `recoverLapsed` as a duty instead, on one node at a time.
+   */
+  sweep?: boolean;
   /**
    * Decides a `ctx.call(service, operation, input)`: the workflow to start and its input, or the failure
    * the calling rule gets instead (the API layer checks `calls` and the operation's input schema here).
@@ -91,6 +97,7 @@ export class WorkflowEngine {
       concurrency: options.concurrency ?? 256,
       direct: options.direct ?? true,
       holdMs: options.holdMs ?? 10,
+      sweep: options.sweep ?? true,
     };
     this.clock = options.clock ?? Date.now;
     this.log = options.logger ?? createLogger('warn');
@@ -135,7 +142,7 @@ export class WorkflowEngine {
     this.keeper = setInterval(
       () => {
         void this.keepOwnership();
-        void this.sweep().catch(() => undefined);
+        if (this.o.sweep) void this.recoverLapsed().catch(() => undefined);
       },
       Math.max(100, this.o.leaseMs / 3),
     );
@@ -266,21 +273,32 @@ export class WorkflowEngine {
 
   private async consume(): Promise<void> {
     const signal = this.abort.signal;
+    const backoff = new Backoff();
     while (this.running) {
       const room = this.o.concurrency - this.inHand;
       if (room <= 0) {
         await new Promise<void>((r) => this.roomWaiters.push(r));
         continue;
       }
-      const msgs = await this.queue.dequeue<EventMessage | ReplyMessage>({
-        queue: EVENTS_QUEUE,
-        max: Math.min(room, 500),
-        leaseMs: this.o.leaseMs,
-      });
-      if (msgs.length === 0) {
-        await this.queue.waitForWork(EVENTS_QUEUE, { timeoutMs: this.o.pollMs, signal });
+      let msgs: LeasedMessage<EventMessage | ReplyMessage>[];
+      try {
+        msgs = await this.queue.dequeue<EventMessage | ReplyMessage>({
+          queue: EVENTS_QUEUE,
+          max: Math.min(room, 500),
+          leaseMs: this.o.leaseMs,
+        });
+        if (msgs.length === 0)
+          await this.queue.waitForWork(EVENTS_QUEUE, { timeoutMs: this.o.pollMs, signal });
+        if (backoff.failures > 0) this.log.info('workflow engine: the store answers again');
+        backoff.reset();
+      } catch (error) {
+        // The database restarting or failing over: keep the loop, wait longer each time, and start again.
+        if (backoff.failures === 0)
+          this.log.warn({ err: error }, 'workflow engine: cannot fetch events; retrying with backoff');
+        await pause(backoff.next(), signal);
         continue;
       }
+      if (msgs.length === 0) continue;
       for (const m of msgs) {
         this.inHand++;
         void this.onMessage(m)
@@ -742,8 +760,15 @@ export class WorkflowEngine {
     });
     if (!out.ok) return this.conflict(l, b);
     l.committed++;
-    for (const a of b.acks) void this.queue.complete(a.lease);
-    if (b.withdraw.length > 0) void this.withdraw(b.withdraw);
+    // A lost acknowledgement only means a redelivery, which finds the event applied and changes nothing.
+    for (const a of b.acks) this.queue.complete(a.lease).catch(() => undefined);
+    if (b.withdraw.length > 0)
+      this.withdraw(b.withdraw).catch((e: unknown) =>
+        this.log.warn(
+          { err: e, ...idsOf(x) },
+          'withdrawing invocations failed; they run and their results are dropped',
+        ),
+      );
     for (const w of b.waiters) w.resolve();
     for (const f of this.commitListeners) f(x);
     if (x.status !== 'running') for (const f of this.finishListeners) f(x);
@@ -767,7 +792,8 @@ export class WorkflowEngine {
     const again = [...b.acks, ...l.batch.acks].filter((a) => !replayed.has(a));
     if (!fresh) return;
     for (const e of pending)
-      if (!this.apply(fresh, e.event, e.ack, e.signal) && e.ack) void this.queue.complete(e.ack.lease);
+      if (!this.apply(fresh, e.event, e.ack, e.signal) && e.ack)
+        this.queue.complete(e.ack.lease).catch(() => undefined);
     for (const a of again) this.handleAgain(a);
     const waiters = [...b.waiters, ...l.batch.waiters];
     void fresh.durable().then(
@@ -840,9 +866,9 @@ export class WorkflowEngine {
    * Executions whose owner stopped renewing get a `recover` event: their local invocations go to the queue.
    * This node's own rows count too: it renews only the executions whose invocations it runs.
    */
-  private async sweep(): Promise<void> {
+  async recoverLapsed(): Promise<number> {
     const ids = await this.queue.store.workflow.lapsedOwnership(this.clock(), 100);
-    if (ids.length === 0) return;
+    if (ids.length === 0) return 0;
     const rows = await this.queue.store.workflow.getExecutions(ids);
     await this.queue.enqueueMany(
       rows.map((r) =>
@@ -851,6 +877,7 @@ export class WorkflowEngine {
         }),
       ),
     );
+    return rows.length;
   }
 }
 

@@ -13,7 +13,8 @@ export class PostgresServiceStore implements ServiceStore {
       await client.query('BEGIN');
       for (const r of records) {
         await client.query({ name: 'svc_upsert', text: q.upsertService, values: serviceParams(r) });
-        await client.query({ name: 'svc_calls', text: q.replaceCalls, values: [r.name, r.calls] });
+        await client.query({ name: 'svc_drop_calls', text: q.dropCalls, values: [r.name] });
+        await client.query({ name: 'svc_calls', text: q.insertCalls, values: [r.name, r.calls] });
       }
       await client.query('COMMIT');
     } catch (e) {

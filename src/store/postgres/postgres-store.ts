@@ -5,6 +5,7 @@ import { Wakeups } from '../../queue/wakeups.js';
 import { loadMigrations, planMigrations, type AppliedMigration } from '../migrations.js';
 import type { Store } from '../store.js';
 import { Listener } from './listener.js';
+import { PostgresClusterStore } from './postgres-cluster.js';
 import { PostgresQueueStore } from './postgres-queue.js';
 import { PostgresServiceStore } from './postgres-services.js';
 import { PostgresWorkflowStore } from './postgres-workflow.js';
@@ -21,6 +22,7 @@ export class PostgresStore implements Store {
   readonly queue: PostgresQueueStore;
   readonly workflow: PostgresWorkflowStore;
   readonly services: PostgresServiceStore;
+  readonly cluster: PostgresClusterStore;
   private closed = false;
 
   private constructor(
@@ -28,10 +30,12 @@ export class PostgresStore implements Store {
     readonly schema: string,
     readonly wakeups: Wakeups,
     private readonly listener: Listener | undefined,
+    config: pg.ClientConfig,
   ) {
     this.queue = new PostgresQueueStore(pool, channelFor(schema), this.wakeups);
     this.workflow = new PostgresWorkflowStore(pool, this.queue, channelFor(schema));
     this.services = new PostgresServiceStore(pool);
+    this.cluster = new PostgresClusterStore(pool, config, schema);
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
@@ -63,7 +67,7 @@ export class PostgresStore implements Store {
         throw error;
       }
     }
-    return new PostgresStore(pool, schema, wakeups, listener);
+    return new PostgresStore(pool, schema, wakeups, listener, config);
   }
 
   async schemaVersion(): Promise<number> {

@@ -442,9 +442,11 @@ export const pgServiceQueries = {
     ON CONFLICT (name) DO UPDATE SET owner_team = excluded.owner_team, owner_contact = excluded.owner_contact,
       description = excluded.description, secrets = excluded.secrets, definition = excluded.definition,
       deployed_at = excluded.deployed_at`,
-  replaceCalls: `
-    WITH gone AS (DELETE FROM service_calls WHERE caller = $1)
-    INSERT INTO service_calls (caller, callee) SELECT $1, unnest($2::text[])`,
+  // Two statements: a delete in a CTE is not visible to the insert beside it, so a redeploy of the same calls
+  // (every node deploys its services on start) would collide with the rows it is replacing.
+  dropCalls: `DELETE FROM service_calls WHERE caller = $1`,
+  insertCalls: `
+    INSERT INTO service_calls (caller, callee) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
   listServices: `
     SELECT s.*, (SELECT json_agg(callee)::text FROM service_calls c WHERE c.caller = s.name) AS calls
     FROM services s ORDER BY s.name`,
@@ -455,6 +457,21 @@ export const pgServiceQueries = {
       SELECT c.caller, up.depth + 1 FROM service_calls c JOIN up ON c.callee = up.name WHERE up.depth < 64
     )
     SELECT name, min(depth)::int AS depth FROM up GROUP BY name ORDER BY depth, name`,
+} as const;
+
+/** The node registry's statements (distributed mode; one row per running node). */
+export const pgClusterQueries = {
+  beat: `
+    INSERT INTO nodes (id, name, roles, pools, slots, host, pid, version, url, status, heartbeat_ms, duties,
+      started_at, heartbeat_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, url = excluded.url, duties = excluded.duties,
+      heartbeat_ms = excluded.heartbeat_ms, heartbeat_at = excluded.heartbeat_at`,
+  listNodes: `SELECT * FROM nodes ORDER BY started_at, id`,
+  pruneNodes: `DELETE FROM nodes WHERE heartbeat_at < $1`,
+  /** Session-level, so the lock dies with the holder's connection: a dead node's duties move on by themselves. */
+  tryDuty: `SELECT pg_try_advisory_lock(hashtext($1)) AS held`,
+  releaseDuty: `SELECT pg_advisory_unlock(hashtext($1)) AS released`,
 } as const;
 
 /**

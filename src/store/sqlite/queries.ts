@@ -158,6 +158,19 @@ export const sqliteServiceQueries = {
   callersOf: CALLERS,
 } as const;
 
+/** The node registry's statements (distributed mode; one row per running node). */
+export const sqliteClusterQueries = {
+  beat: `
+    INSERT INTO nodes (id, name, roles, pools, slots, host, pid, version, url, status, heartbeat_ms, duties,
+      started_at, heartbeat_at)
+    VALUES (@id, @name, @roles, @pools, @slots, @host, @pid, @version, @url, @status, @heartbeatMs, @duties,
+      @startedAt, @heartbeatAt)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, url = excluded.url, duties = excluded.duties,
+      heartbeat_ms = excluded.heartbeat_ms, heartbeat_at = excluded.heartbeat_at`,
+  listNodes: `SELECT * FROM nodes ORDER BY started_at, id`,
+  pruneNodes: `DELETE FROM nodes WHERE heartbeat_at < ?`,
+} as const;
+
 /**
  * The executions list with only the filters given, newest first: one statement per combination, so each gets
  * a plan that uses its index (a catch-all `(@x IS NULL OR …)` statement scans the table for every filter).

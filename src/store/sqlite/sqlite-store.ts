@@ -7,6 +7,7 @@ import type { Store } from '../store.js';
 import { CosmosError } from '../../errors.js';
 import { Database } from './driver.js';
 import { GroupCommit } from './group-commit.js';
+import { SqliteClusterStore } from './sqlite-cluster.js';
 import { SqliteQueueStore } from './sqlite-queue.js';
 import { SqliteServiceStore } from './sqlite-services.js';
 import { SqliteWorkflowStore } from './sqlite-workflow.js';
@@ -24,6 +25,7 @@ export class SqliteStore implements Store {
   readonly queue: SqliteQueueStore;
   readonly workflow: SqliteWorkflowStore;
   readonly services: SqliteServiceStore;
+  readonly cluster: SqliteClusterStore;
   readonly groupCommit: GroupCommit;
 
   private constructor(
@@ -34,6 +36,7 @@ export class SqliteStore implements Store {
     this.queue = new SqliteQueueStore(db, this.groupCommit, this.wakeups);
     this.workflow = new SqliteWorkflowStore(db, this.groupCommit, this.queue);
     this.services = new SqliteServiceStore(db, this.groupCommit);
+    this.cluster = new SqliteClusterStore(db);
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
