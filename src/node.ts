@@ -114,7 +114,7 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
     if (has('engine')) {
       await engine.start();
       closers.push(() => engine.stop());
-    }
+    } else await engine.prepare();
     const duties = new Duties(
       store.cluster.dutyLocks(),
       [

@@ -6,6 +6,8 @@ import { isCosmosError } from '../errors.js';
 import { startNode, type CosmosNode } from '../node.js';
 import { isLoopback } from './loopback.js';
 import { storeFrom } from './platform.js';
+import { Backoff, pause } from '../queue/backoff.js';
+import { isUnreachable } from '../store/unreachable.js';
 import { configFrom, parseRoles } from './node-config.js';
 import { CosmosError } from '../errors.js';
 import type { CosmosOptionsInput, NodeRole } from '../config.js';
@@ -145,12 +147,36 @@ function watchServices(node: CosmosNode, dir: string): FSWatcher {
   });
 }
 
+/** How long a node waits at start for a database that is restarting or not up yet. */
+const STARTUP_PATIENCE_MS = 120_000;
+
+/**
+ * Starts the node, waiting for the database when it is not reachable yet (a fleet restarting together, a
+ * database failing over): a node started by a supervisor at the wrong moment must not die for it.
+ */
+async function startWhenReachable(kind: Kind, input: CosmosOptionsInput): Promise<CosmosNode> {
+  const giveUpAt = Date.now() + STARTUP_PATIENCE_MS;
+  const backoff = new Backoff(250, 5_000);
+  for (;;) {
+    try {
+      return await startNode(input);
+    } catch (e) {
+      if (!isUnreachable(e) || Date.now() >= giveUpAt) throw e;
+      if (backoff.failures === 0)
+        process.stderr.write(
+          `cosmos ${kind}: waiting for the database (${e instanceof Error ? e.message : String(e)})\n`,
+        );
+      await pause(backoff.next());
+    }
+  }
+}
+
 export async function serve(kind: Kind, opts: ServeOptions, env: CosmosEnv): Promise<void> {
   const { input, dir } = resolveNode(kind, opts, env);
   const roles = input.roles!;
   if (roles.includes('api')) refuseUnauthenticated(input.server!.host!);
   const store = input.store!;
-  const node = await startNode(input);
+  const node = await startWhenReachable(kind, input);
   const where =
     store.kind === 'sqlite'
       ? `embedded SQLite at ${store.path}`

@@ -11,7 +11,7 @@ import type { Workflow, WorkflowFailure } from './define.js';
 import { newExecution, step } from './evaluate.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { searchText } from './search-text.js';
-import { EVENTS_QUEUE, eventOf, type EventMessage, type ReplyMessage } from './events.js';
+import { EVENT_DELIVERIES, EVENTS_QUEUE, eventOf, type EventMessage, type ReplyMessage } from './events.js';
 import type { Execution, ExecutionEvent, ParentLink, TraceEvent } from './execution.js';
 import { LiveExecution, batchIsEmpty, emptyBatch, type Batch } from './live.js';
 import { WorkflowRegistry, type RegisteredWorkflow } from './registry.js';
@@ -127,9 +127,17 @@ export class WorkflowEngine {
     this.commitListeners.push(listener);
   }
 
+  /**
+   * Sets up the events queue. `start` does it; a node that records executions without applying their events
+   * (API only) calls it, so whichever node creates the queue first creates it right.
+   */
+  async prepare(): Promise<void> {
+    await this.queue.configure(EVENTS_QUEUE, { exclusive: true, maxAttempts: EVENT_DELIVERIES });
+  }
+
   async start(): Promise<void> {
     if (this.running) return;
-    await this.queue.configure(EVENTS_QUEUE, { exclusive: true });
+    await this.prepare();
     this.running = true;
     this.abort = new AbortController();
     for (const name of this.registry.names()) {

@@ -8,6 +8,14 @@ import type { WorkflowFailure } from './define.js';
  */
 export const EVENTS_QUEUE = 'workflow.events';
 
+/**
+ * Deliveries of one event before the queue gives up on it. An event is never poison in itself (a rule that
+ * throws fails its execution, it does not fail the event), but each node that dies holding it, or each lease
+ * that lapses while the database is away, spends a delivery. With the queue's usual three, a fleet losing
+ * nodes would drop results and leave executions waiting forever; events are retried as long as it takes.
+ */
+export const EVENT_DELIVERIES = 1_000_000;
+
 /** An event for an execution; `create` starts it (a child execution's first event). */
 export interface EventMessage {
   x: string;
