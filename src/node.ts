@@ -150,7 +150,8 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
         ...(options.cluster.name !== undefined && { name: options.cluster.name }),
         roles: options.roles,
         pools: has('worker')
-          ? (options.runtime.pools ?? runtime.registry.list().map((r) => r.def.options.pool))
+          ? (options.runtime.pools ??
+            [...new Set(runtime.registry.list().map((r) => r.def.options.pool))].sort())
           : [],
         slots: has('worker') ? runtime.slotUse().capacity : 0,
         url: null,

@@ -18,7 +18,7 @@ export interface Duty {
  */
 export class Duties {
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly running = new Set<Promise<unknown>>();
+  private readonly running = new Set<Promise<boolean>>();
   private readonly failing = new Set<string>();
   private stopped = false;
 
@@ -26,6 +26,7 @@ export class Duties {
     private readonly locks: DutyLocks,
     private readonly duties: readonly Duty[],
     private readonly log: Logger,
+    private readonly contendMs = 1_000,
   ) {}
 
   start(): void {
@@ -46,7 +47,7 @@ export class Duties {
 
   private async round(d: Duty): Promise<void> {
     const run = (async () => {
-      if (!(await this.locks.hold(d.name))) return;
+      if (!(await this.locks.hold(d.name))) return false;
       try {
         await d.run();
         if (this.failing.delete(d.name)) this.log.info({ duty: d.name }, 'background duty recovered');
@@ -55,11 +56,14 @@ export class Duties {
         if (!this.failing.has(d.name)) this.log.warn({ err: error, duty: d.name }, 'background duty failed');
         this.failing.add(d.name);
       }
+      return true;
     })();
     this.running.add(run);
-    await run;
+    const mine = await run;
     this.running.delete(run);
-    this.schedule(d, d.everyMs);
+    // A node without the duty asks again soon whatever the duty's own pace, so a dead holder's duty moves
+    // within `contendMs`, not within one (possibly long) round.
+    this.schedule(d, mine ? d.everyMs : Math.min(d.everyMs, this.contendMs));
   }
 
   /** Stops taking rounds, waits for the ones under way, and lets every lock go. */

@@ -116,7 +116,9 @@ class AdvisoryDutyLocks implements DutyLocks {
       try {
         await client.connect();
       } catch (e) {
+        // Keep an error listener: a refused connection can still emit one as it closes.
         client.removeAllListeners();
+        client.on('error', () => undefined);
         await client.end().catch(() => undefined);
         throw e;
       }

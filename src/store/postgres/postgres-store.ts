@@ -56,6 +56,11 @@ export class PostgresStore implements Store {
     const pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
     // An idle client losing its connection must not crash the process; the next checkout reconnects.
     pool.on('error', () => undefined);
+    // Nor one that is checked out, between two statements (a transaction waiting on other work) when the
+    // server goes away: the statement in flight, or the next one, fails and the caller handles that; the
+    // client's own 'error' event would otherwise be unhandled and end the process. pg-pool discards such a
+    // client when it comes back (it is no longer queryable).
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const wakeups = new Wakeups();
     let listener: Listener | undefined;
     if (options.listen !== false) {
@@ -98,6 +103,9 @@ function channelFor(schema: string): string {
  */
 async function migrate(config: pg.ClientConfig, schema: string): Promise<void> {
   const client = new pg.Client(config);
+  // A server going away mid-migration fails the statement under way (and the start); the event must not
+  // also end the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`cosmos:migrate:${schema}`]);
