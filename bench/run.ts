@@ -9,6 +9,7 @@ const BENCHMARKS: Record<string, () => Promise<{ main(argv: string[]): Promise<v
   workflow: () => import('./workflow.js'),
   thumbnails: () => import('./thumbnails.js'),
   ui: () => import('./ui.js'),
+  scaleout: () => import('./scaleout.js'),
 };
 
 async function runBench(argv: string[]): Promise<void> {

@@ -31,6 +31,7 @@ export class PostgresStore implements Store {
     readonly wakeups: Wakeups,
     private readonly listener: Listener | undefined,
     config: pg.ClientConfig,
+    private readonly trips: { n: number },
   ) {
     this.queue = new PostgresQueueStore(pool, channelFor(schema), this.wakeups);
     this.workflow = new PostgresWorkflowStore(pool, this.queue, channelFor(schema));
@@ -54,13 +55,22 @@ export class PostgresStore implements Store {
     };
     await migrate(config, schema);
     const pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
+    const trips = { n: 0 };
     // An idle client losing its connection must not crash the process; the next checkout reconnects.
     pool.on('error', () => undefined);
     // Nor one that is checked out, between two statements (a transaction waiting on other work) when the
     // server goes away: the statement in flight, or the next one, fails and the caller handles that; the
     // client's own 'error' event would otherwise be unhandled and end the process. pg-pool discards such a
     // client when it comes back (it is no longer queryable).
-    pool.on('connect', (client) => client.on('error', () => undefined));
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+      // Every statement sent on a pooled connection is one round trip: counted for `roundTrips`.
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        trips.n++;
+        return query(...args);
+      };
+    });
     const wakeups = new Wakeups();
     let listener: Listener | undefined;
     if (options.listen !== false) {
@@ -72,7 +82,16 @@ export class PostgresStore implements Store {
         throw error;
       }
     }
-    return new PostgresStore(pool, schema, wakeups, listener, config);
+    return new PostgresStore(pool, schema, wakeups, listener, config, trips);
+  }
+
+  /**
+   * Statements this store has sent on its pooled connections since it opened: the database round trips of
+   * the node's work (the listening and duty-lock connections, which carry no per-invocation work, are not
+   * counted). `npm run bench -- scaleout` reports them per invocation.
+   */
+  get roundTrips(): number {
+    return this.trips.n;
   }
 
   async schemaVersion(): Promise<number> {
