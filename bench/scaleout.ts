@@ -179,7 +179,7 @@ async function runSize(
     cleanup.add(`stop worker ${child.pid}`, () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
-    workers.push({ child, lines: createInterface({ input: child.stdout! }) });
+    workers.push({ child, lines: createInterface({ input: child.stdout }) });
   }
   for (const w of workers) if ((await nextLine(w)) !== 'ready') throw new Error('a worker did not start');
 
