@@ -18,6 +18,7 @@ import { WorkflowEngine } from '../src/workflow/engine.js';
 import { intOption, stringOptions } from './lib/args.js';
 import { barChart } from './lib/chart.js';
 import { Cleanup } from './lib/cleanup.js';
+import { driveExecutions } from './lib/drive.js';
 import { guardRun } from './lib/guard.js';
 import { machineInfo } from './lib/machine.js';
 import { databaseUrl, dropSchema, serverInfo, uniqueSchema } from './lib/pg.js';
@@ -183,41 +184,15 @@ async function runSize(
   }
   for (const w of workers) if ((await nextLine(w)) !== 'ready') throw new Error('a worker did not start');
 
-  const waiting = new Map<string, () => void>();
-  const early = new Set<string>();
-  engine.onFinished((x) => {
-    if (x.status !== 'succeeded')
-      throw new Error(`execution ${x.id} ${x.status}: ${JSON.stringify(x.error)}`);
-    const resolve = waiting.get(x.id);
-    if (resolve) {
-      waiting.delete(x.id);
-      resolve();
-    } else early.add(x.id);
-  });
-  let k = 0;
-  const one = async (): Promise<void> => {
-    const { id } = await engine.execute('bench.threeSteps', { n: k++ });
-    if (early.delete(id)) return;
-    await new Promise<void>((resolve) => waiting.set(id, resolve));
-  };
-  const lanes = async (count: number, report: (done: number) => void): Promise<void> => {
-    let started = 0;
-    let done = 0;
-    const lane = async (): Promise<void> => {
-      while (started < count) {
-        started++;
-        await one();
-        if (++done % 100 === 0) report(done);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(s.inFlight, count) }, lane));
-  };
+  const { lanes: run } = driveExecutions(engine, 'bench.threeSteps');
+  const lanes = (count: number, onDone: (done: number) => void): Promise<void> =>
+    run(count, s.inFlight, onDone);
   progress.update(`${s.warmup} warm-up executions`);
   await lanes(s.warmup, () => undefined);
   const before = store.roundTrips + (await Promise.all(workers.map(countOf))).reduce((a, b) => a + b, 0);
   const engineBefore = store.roundTrips;
   const t0 = performance.now();
-  await lanes(s.executions, (done) => progress.update(`${done}/${s.executions}`));
+  await lanes(s.executions, (done) => done % 100 === 0 && progress.update(`${done}/${s.executions}`));
   const seconds = (performance.now() - t0) / 1000;
   const engineTrips = store.roundTrips - engineBefore;
   const after = store.roundTrips + (await Promise.all(workers.map(countOf))).reduce((a, b) => a + b, 0);

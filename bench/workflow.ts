@@ -10,6 +10,7 @@ import type { StoreOptions } from '../src/config.js';
 import { intOption, stringOptions } from './lib/args.js';
 import { barChart } from './lib/chart.js';
 import { Cleanup } from './lib/cleanup.js';
+import { driveExecutions } from './lib/drive.js';
 import { runDbosWorkflows } from './lib/dbos-peer.js';
 import { guardRun } from './lib/guard.js';
 import { machineInfo } from './lib/machine.js';
@@ -158,24 +159,7 @@ async function cosmos(
   await engine.register('bench.threeSteps', (await import('./functions/three-steps.js')).threeSteps);
   await runtime.start();
   await engine.start();
-  // A result can be known before execute() has returned its id: remember those too.
-  const waiting = new Map<string, () => void>();
-  const early = new Set<string>();
-  engine.onFinished((x) => {
-    if (x.status !== 'succeeded')
-      throw new Error(`execution ${x.id} ${x.status}: ${JSON.stringify(x.error)}`);
-    const resolve = waiting.get(x.id);
-    if (resolve) {
-      waiting.delete(x.id);
-      resolve();
-    } else early.add(x.id);
-  });
-  let n = 0;
-  const one = async (): Promise<void> => {
-    const { id } = await engine.execute('bench.threeSteps', { n: n++ });
-    if (early.delete(id)) return;
-    await new Promise<void>((resolve) => waiting.set(id, resolve));
-  };
+  const { one, lanes: run } = driveExecutions(engine, 'bench.threeSteps');
   const label = kind === 'postgres' ? 'Cosmos PostgreSQL' : 'Cosmos SQLite';
   progress.start(`${label}: ${s.single} executions started alone`);
   for (let i = 0; i < s.warmup; i++) await one();
@@ -188,16 +172,7 @@ async function cosmos(
   }
   const single = summarize(times);
   progress.done(`p50 ${single.p50.toFixed(2)} ms, p99 ${single.p99.toFixed(2)} ms`);
-  const lanes = async (count: number): Promise<void> => {
-    let started = 0;
-    const lane = async (): Promise<void> => {
-      while (started < count) {
-        started++;
-        await one();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(s.inFlight, count) }, lane));
-  };
+  const lanes = (count: number): Promise<void> => run(count, s.inFlight);
   progress.start(`${label}: ${s.throughputWarmup} warm-up executions, ${s.inFlight} in flight`);
   await lanes(s.throughputWarmup);
   progress.done('');

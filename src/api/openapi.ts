@@ -153,6 +153,23 @@ function platformPaths(): Json {
         },
       },
     },
+    '/v1/nodes': {
+      get: {
+        operationId: 'listNodes',
+        summary:
+          'The node registry: every node of the installation with its roles, pools, slots, duties held, status (up, draining, stopped, lost) and last heartbeat',
+        responses: {
+          '200': {
+            description: 'nodes',
+            content: json({
+              type: 'object',
+              properties: { nodes: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+              required: ['nodes'],
+            }),
+          },
+        },
+      },
+    },
     '/v1/live': {
       get: {
         operationId: 'liveUpdates',

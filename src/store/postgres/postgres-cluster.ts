@@ -1,23 +1,7 @@
 import pg from 'pg';
 import type { ClusterStore, DutyLocks, NodeRecord } from '../store.js';
+import { nodeFromDb, type NodeDbRow } from '../cluster-rows.js';
 import { pgClusterQueries as q } from './queries.js';
-
-interface NodeDbRow {
-  id: string;
-  name: string;
-  roles: string[];
-  pools: string[];
-  slots: number;
-  host: string;
-  pid: number;
-  version: string;
-  url: string | null;
-  status: NodeRecord['status'];
-  heartbeat_ms: number;
-  duties: string[];
-  started_at: string;
-  heartbeat_at: string;
-}
 
 /** The node registry and duty locks on PostgreSQL. */
 export class PostgresClusterStore implements ClusterStore {
@@ -52,22 +36,7 @@ export class PostgresClusterStore implements ClusterStore {
 
   async listNodes(): Promise<NodeRecord[]> {
     const { rows } = await this.pool.query<NodeDbRow>({ name: 'node_list', text: q.listNodes });
-    return rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      roles: r.roles,
-      pools: r.pools,
-      slots: r.slots,
-      host: r.host,
-      pid: r.pid,
-      version: r.version,
-      url: r.url,
-      status: r.status,
-      heartbeatMs: r.heartbeat_ms,
-      duties: r.duties,
-      startedAt: Number(r.started_at),
-      heartbeatAt: Number(r.heartbeat_at),
-    }));
+    return rows.map(nodeFromDb);
   }
 
   async pruneNodes(before: number): Promise<number> {

@@ -1,25 +1,9 @@
 import type { ClusterStore, DutyLocks, NodeRecord } from '../store.js';
 import type { Database, Statement } from './driver.js';
+import { nodeFromDb, type NodeDbRow } from '../cluster-rows.js';
 import { sqliteClusterQueries as q } from './queries.js';
 
 type Stmts = { [K in keyof typeof q]: Statement };
-
-interface NodeDbRow {
-  id: string;
-  name: string;
-  roles: string;
-  pools: string;
-  slots: number;
-  host: string;
-  pid: number;
-  version: string;
-  url: string | null;
-  status: NodeRecord['status'];
-  heartbeat_ms: number;
-  duties: string;
-  started_at: number;
-  heartbeat_at: number;
-}
 
 /**
  * The node registry on SQLite. Heartbeats are single-row writes outside group commit: they are rare, and a
@@ -43,24 +27,7 @@ export class SqliteClusterStore implements ClusterStore {
   }
 
   listNodes(): Promise<NodeRecord[]> {
-    return Promise.resolve(
-      (this.s.listNodes.all() as NodeDbRow[]).map((r) => ({
-        id: r.id,
-        name: r.name,
-        roles: JSON.parse(r.roles) as string[],
-        pools: JSON.parse(r.pools) as string[],
-        slots: r.slots,
-        host: r.host,
-        pid: r.pid,
-        version: r.version,
-        url: r.url,
-        status: r.status,
-        heartbeatMs: r.heartbeat_ms,
-        duties: JSON.parse(r.duties) as string[],
-        startedAt: r.started_at,
-        heartbeatAt: r.heartbeat_at,
-      })),
-    );
+    return Promise.resolve((this.s.listNodes.all() as NodeDbRow[]).map(nodeFromDb));
   }
 
   pruneNodes(before: number): Promise<number> {
