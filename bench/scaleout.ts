@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FunctionRuntime } from '../src/functions/runtime.js';
 import { Queue } from '../src/queue/queue.js';
@@ -36,7 +36,9 @@ const INVOCATIONS_PER_EXECUTION = 3;
 
 interface Worker {
   child: ChildProcess;
-  lines: Interface;
+  /** Lines printed and not yet read: a line that arrives before anyone waits for it must not be lost. */
+  lines: string[];
+  waiter?: (line: string) => void;
 }
 
 interface Size {
@@ -49,14 +51,27 @@ interface Size {
 }
 
 function nextLine(w: Worker): Promise<string> {
+  const line = w.lines.shift();
+  if (line !== undefined) return Promise.resolve(line);
   return new Promise((resolve, reject) => {
     const onExit = (): void => reject(new Error('a worker process exited'));
     w.child.once('exit', onExit);
-    w.lines.once('line', (line) => {
+    w.waiter = (l) => {
       w.child.off('exit', onExit);
-      resolve(line);
-    });
+      resolve(l);
+    };
   });
+}
+
+function collectLines(child: ChildProcess): Worker {
+  const w: Worker = { child, lines: [] };
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const waiter = w.waiter;
+    w.waiter = undefined;
+    if (waiter) waiter(line);
+    else w.lines.push(line);
+  });
+  return w;
 }
 
 async function countOf(w: Worker): Promise<number> {
@@ -180,7 +195,7 @@ async function runSize(
     cleanup.add(`stop worker ${child.pid}`, () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
-    workers.push({ child, lines: createInterface({ input: child.stdout }) });
+    workers.push(collectLines(child));
   }
   for (const w of workers) if ((await nextLine(w)) !== 'ready') throw new Error('a worker did not start');
 
