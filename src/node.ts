@@ -122,14 +122,7 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
           // Delayed messages and timers coming due, expired leases, and (once a minute) old finished messages.
           name: 'queue-maintenance',
           everyMs: options.queue.maintenanceIntervalMs,
-          run: (() => {
-            let lastGc = 0;
-            return () => {
-              const gc = Date.now() - lastGc >= 60_000;
-              if (gc) lastGc = Date.now();
-              return queue.maintain({ gc });
-            };
-          })(),
+          run: () => queue.maintenanceRound(),
         },
         {
           name: 'workflow-recovery',

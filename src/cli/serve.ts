@@ -2,14 +2,13 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CosmosEnv } from '../env.js';
-import { isCosmosError } from '../errors.js';
+import { CosmosError, isCosmosError } from '../errors.js';
 import { startNode, type CosmosNode } from '../node.js';
 import { isLoopback } from './loopback.js';
 import { storeFrom } from './platform.js';
 import { Backoff, pause } from '../queue/backoff.js';
 import { isUnreachable } from '../store/unreachable.js';
 import { configFrom, parseRoles } from './node-config.js';
-import { CosmosError } from '../errors.js';
 import type { CosmosOptionsInput, NodeRole } from '../config.js';
 
 export interface ServeOptions {

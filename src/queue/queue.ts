@@ -195,14 +195,22 @@ export class Queue {
     return { promoted, requeued, errored, collected };
   }
 
+  /**
+   * One round of the periodic maintenance: settles every round, collects garbage once a minute. What
+   * `startMaintenance` runs on its timer, and what a cluster node runs as its queue-maintenance duty.
+   */
+  maintenanceRound(): Promise<MaintenanceReport> {
+    const now = this.clock();
+    const gc = now - this.lastGc >= 60_000;
+    if (gc) this.lastGc = now;
+    return this.maintain({ gc });
+  }
+
   /** Runs maintenance every `maintenanceIntervalMs` (garbage collection once a minute) until close(). */
   startMaintenance(onError: (error: unknown) => void = () => undefined): void {
     if (this.maintenanceTimer) return;
     const tick = (): void => {
-      const now = this.clock();
-      const gc = now - this.lastGc >= 60_000;
-      if (gc) this.lastGc = now;
-      this.maintain({ gc })
+      this.maintenanceRound()
         .catch(onError)
         .finally(() => {
           if (this.maintenanceTimer)

@@ -131,10 +131,6 @@ async function submitAll(apis: NodeProc[], from: number, spreadMs: number): Prom
   return ids;
 }
 
-function byIdOf(docs: Execution<FanoutState>[]): Map<string, Execution<FanoutState>> {
-  return new Map(docs.map((x) => [x.id, x]));
-}
-
 /** Running executions now, for the progress lines ("?" while the database is away). */
 async function inFlight(url: string): Promise<string> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
@@ -234,7 +230,7 @@ async function main(): Promise<number> {
 
   const db = new pg.Client({ connectionString: cluster.url });
   await db.connect();
-  let docs: Execution<FanoutState>[] = [];
+  let docs: Execution<FanoutState>[];
   let lastReport = 0;
   for (;;) {
     const { rows } = await db.query<{ doc: string }>('SELECT doc FROM cosmos.executions WHERE id = ANY($1)', [
@@ -249,9 +245,10 @@ async function main(): Promise<number> {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  const stuck = ids.filter((id) => byIdOf(docs).get(id)?.status === 'running' || !byIdOf(docs).has(id));
+  const byId = new Map(docs.map((x) => [x.id, x]));
+  const stuck = ids.filter((id) => byId.get(id)?.status !== 'succeeded' && byId.get(id)?.status !== 'failed');
   for (const id of stuck.slice(0, 5)) {
-    const x = byIdOf(docs).get(id);
+    const x = byId.get(id);
     say(
       `not finished: ${id} ${x ? `seq state ${JSON.stringify(x.state)} outstanding ${JSON.stringify(x.outstanding)}` : '(no row)'}`,
     );
@@ -264,11 +261,8 @@ async function main(): Promise<number> {
   }
   await db.end();
 
-  const byId = new Map(docs.map((x) => [x.id, x]));
   const succeeded = docs.filter((x) => x.status === 'succeeded').length;
-  const lost = ids.filter(
-    (id) => byId.get(id)?.status !== 'succeeded' && byId.get(id)?.status !== 'failed',
-  ).length;
+  const lost = stuck.length;
   let duplicatedReactions = 0;
   let missingReactions = 0;
   for (const x of docs) {

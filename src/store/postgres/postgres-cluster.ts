@@ -59,7 +59,7 @@ class AdvisoryDutyLocks implements DutyLocks {
   private connecting: Promise<pg.Client> | undefined;
   private readonly mine = new Set<string>();
   private closed = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -99,8 +99,8 @@ class AdvisoryDutyLocks implements DutyLocks {
 
   /** One query at a time on the connection: duties ask on their own timers. */
   hold(duty: string): Promise<boolean> {
-    const next = this.queue.then(() => this.tryHold(duty));
-    this.queue = next.catch(() => undefined);
+    const next = this.chain.then(() => this.tryHold(duty));
+    this.chain = next.catch(() => undefined);
     return next;
   }
 
