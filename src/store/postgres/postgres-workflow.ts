@@ -73,47 +73,46 @@ export class PostgresWorkflowStore implements WorkflowStore {
       outbox: outbox.length > 0,
     };
     const values: unknown[] = [
-      rows.map((x) => x.id),
-      rows.map((x) => x.workflow),
-      rows.map((x) => x.version),
-      rows.map((x) => x.status),
-      rows.map((x) => x.priority),
-      rows.map((x) => x.parentId),
-      rows.map((x) => x.seq),
-      rows.map((x) => x.doc),
-      rows.map((x) => x.createdAt),
-      rows.map((x) => x.updatedAt),
-      rows.map((x) => x.finishedAt),
-      rows.map((x) => x.owner),
-      rows.map((x) => x.ownerUntil),
-      steps.map((s) => s.keepOwner ?? false),
+      JSON.stringify(
+        steps.map(({ row: x, keepOwner }) => ({
+          id: x.id,
+          workflow: x.workflow,
+          version: x.version,
+          status: x.status,
+          priority: x.priority,
+          parent_id: x.parentId,
+          seq: x.seq,
+          doc: x.doc,
+          created_at: x.createdAt,
+          updated_at: x.updatedAt,
+          finished_at: x.finishedAt,
+          owner: x.owner,
+          owner_until: x.ownerUntil,
+          keep_owner: keepOwner ?? false,
+        })),
+      ),
     ];
     if (parts.trace)
       values.push(
-        traced.map((s) => s.row.id),
-        traced.map((s) => s.row.seq),
-        traced.map((s) => s.row.updatedAt),
-        traced.map((s) => s.trace),
+        JSON.stringify(
+          traced.map((s) => ({ id: s.row.id, seq: s.row.seq, at: s.row.updatedAt, events: s.trace })),
+        ),
       );
-    if (parts.signals)
-      values.push(
-        signals.map((x) => x[0]),
-        signals.map((x) => x[1]),
-      );
-    if (parts.search)
-      values.push(
-        searched.map((s) => s.row.id),
-        searched.map((s) => s.search),
-      );
+    if (parts.signals) values.push(JSON.stringify(signals.map(([id, message]) => ({ id, message }))));
+    if (parts.search) values.push(JSON.stringify(searched.map((s) => ({ id: s.row.id, body: s.search }))));
     if (parts.outbox)
       values.push(
-        outbox.map((m) => m.queue),
-        outbox.map((m) => m.payload),
-        outbox.map((m) => m.priority),
-        outbox.map((m) => m.delayMs),
-        outbox.map((m) => m.idempotencyKey),
-        outbox.map((m) => m.exclusivityKey),
-        outbox.map((m) => m.maxAttempts),
+        JSON.stringify(
+          outbox.map((m) => ({
+            queue: m.queue,
+            payload: m.payload,
+            priority: m.priority,
+            delay_ms: m.delayMs,
+            ikey: m.idempotencyKey,
+            xkey: m.exclusivityKey,
+            max_attempts: m.maxAttempts,
+          })),
+        ),
         now,
         this.channel,
       );

@@ -368,12 +368,15 @@ export function commitStepsSql(parts: StepParts): { name: string; text: string }
 function buildCommitSteps(p: StepParts): string {
   let n = 0;
   const next = (type: string): string => `$${++n}::${type}`;
-  const args = (...types: string[]): string => types.map(next).join(', ');
+  // Each group arrives as one JSON array of objects: JSON.stringify is native, while pg's array literals
+  // escape every quote of every document character by character in JavaScript (a tenth of the engine's
+  // time under load).
   const ctes = [
     `ex_in AS (
-      SELECT * FROM unnest(${args('text[]', 'text[]', 'text[]', 'text[]', 'bigint[]', 'text[]', 'integer[]', 'text[]', 'bigint[]', 'bigint[]', 'bigint[]', 'text[]', 'bigint[]', 'boolean[]')})
-        AS x(id, workflow, version, status, priority, parent_id, seq, doc, created_at, updated_at, finished_at,
-             owner, owner_until, keep_owner))`,
+      SELECT * FROM json_to_recordset(${next('json')})
+        AS x(id text, workflow text, version text, status text, priority bigint, parent_id text, seq integer,
+             doc text, created_at bigint, updated_at bigint, finished_at bigint, owner text, owner_until bigint,
+             keep_owner boolean))`,
   ];
   if (p.insert)
     ctes.push(`ins_x AS (
@@ -393,23 +396,25 @@ function buildCommitSteps(p: StepParts): string {
   if (p.trace)
     ctes.push(`tr AS (
       INSERT INTO execution_events (execution_id, seq, at, events)
-      SELECT * FROM unnest(${args('text[]', 'integer[]', 'bigint[]', 'text[]')}))`);
+      SELECT * FROM json_to_recordset(${next('json')}) AS t(id text, seq integer, at bigint, events text))`);
   if (p.signals)
     ctes.push(`sig AS (
       INSERT INTO applied_signals (execution_id, message_id)
-      SELECT * FROM unnest(${args('text[]', 'bigint[]')}) ON CONFLICT DO NOTHING)`);
+      SELECT * FROM json_to_recordset(${next('json')}) AS s(id text, message bigint) ON CONFLICT DO NOTHING)`);
   if (p.search)
     ctes.push(`srch AS (
-      INSERT INTO execution_search (id, body) SELECT * FROM unnest(${args('text[]', 'text[]')}))`);
+      INSERT INTO execution_search (id, body)
+      SELECT * FROM json_to_recordset(${next('json')}) AS s(id text, body text))`);
   if (p.finished)
     ctes.push(`unsig AS (
       DELETE FROM applied_signals WHERE execution_id IN (SELECT id FROM ex_in WHERE finished_at IS NOT NULL))`);
   if (p.outbox) {
-    const m = args('text[]', 'text[]', 'bigint[]', 'integer[]', 'text[]', 'text[]', 'integer[]');
+    const m = next('json');
     const now = next('bigint');
     ctes.push(`m_in AS (
       SELECT *, row_number() OVER () AS ord
-      FROM unnest(${m}) AS m(queue, payload, priority, delay_ms, ikey, xkey, max_attempts))`);
+      FROM json_to_recordset(${m})
+        AS m(queue text, payload text, priority bigint, delay_ms integer, ikey text, xkey text, max_attempts integer))`);
     ctes.push(`ins_m AS (
       INSERT INTO messages (queue, priority, payload, idempotency_key, exclusivity_key, max_attempts, visible_at,
                             created_at)
