@@ -27,7 +27,22 @@ interface Entry {
   reject: (e: unknown) => void;
   /** Set once started, so a running job can be told to stop. */
   runner?: Runner;
+  /** The convoy it leads or rides in. */
+  convoy?: Convoy;
 }
+
+/** A leader and the riders started on its slots and its worker: the slots free when the last one settles. */
+interface Convoy {
+  leader: string;
+  runner: Runner;
+  workers: WorkerPool;
+  left: number;
+}
+
+/** Handlers quicker than this (on average, on the worker) may ride in a convoy. */
+const QUICK_US = 1_000;
+/** Most riders behind one leader: bounds how long a convoy holds its thread. */
+const MAX_RIDERS = 31;
 
 /**
  * From a job to its answer on this node: the slot scheduler decides when it starts, its worker pool which
@@ -36,6 +51,9 @@ interface Entry {
  */
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
+  /** Per function: a moving average of its handler's time on a worker thread, in µs. */
+  private readonly handlerUs = new Map<string, number>();
+  private readonly timers = new Map<string, (us: number) => void>();
 
   constructor(
     readonly scheduler: SlotScheduler,
@@ -68,43 +86,110 @@ export class Dispatcher {
     e?.runner?.cancel(e.job.input.invocationId);
   }
 
+  /**
+   * Starts what may start. A quick job that starts on a saturated node takes riders: the jobs that would
+   * take the next free slots, if they are quick too and run on the same kind of worker. They go to its
+   * thread in the same message and run there one after another, instead of each waiting for a slot and
+   * costing a wake-up of a thread of its own, which on a busy node costs more than a quick handler.
+   */
   private pump(): void {
-    for (let item = this.scheduler.next(); item; item = this.scheduler.next()) this.start(item.id);
+    for (let item = this.scheduler.next(); item; item = this.scheduler.next()) {
+      const e = this.entries.get(item.id)!;
+      const riders: string[] = [];
+      // ride() starts what it returns: ask only while there is room for one more.
+      while (riders.length < MAX_RIDERS && this.quick(e.job)) {
+        const r = this.ride(item.id, e.job);
+        if (!r) break;
+        riders.push(r.id);
+      }
+      this.start(item.id, riders);
+    }
+  }
+
+  private ride(leader: string, job: DispatchJob): { id: string } | undefined {
+    return this.scheduler.ride(leader, (item) => {
+      const rider = this.entries.get(item.id)?.job;
+      return rider !== undefined && rider.workers === job.workers && this.quick(rider);
+    });
+  }
+
+  private quick(job: DispatchJob): boolean {
+    const us = job.fn === undefined ? undefined : this.handlerUs.get(job.fn);
+    return us !== undefined && us < QUICK_US;
+  }
+
+  /** Feeds a function's handler times into its average (one closure per function, not per run). */
+  private timerOf(fn: string): (us: number) => void {
+    let t = this.timers.get(fn);
+    if (!t) {
+      t = (us) => {
+        const avg = this.handlerUs.get(fn);
+        this.handlerUs.set(fn, avg === undefined ? us : avg + (us - avg) / 8);
+      };
+      this.timers.set(fn, t);
+    }
+    return t;
   }
 
   // Plain callbacks rather than async functions: each promise layer on this path costs a measurable share of
   // a warm round trip (about 40 µs in all).
-  private start(id: string): void {
+  private start(id: string, riders: string[] = []): void {
     const e = this.entries.get(id)!;
     let got: Runner | Promise<Runner>;
     try {
       got = e.job.workers.acquire();
     } catch (err) {
-      return this.settle(id, e, undefined, false, err);
+      this.settle(id, e, undefined, false, err);
+      for (const r of riders) this.settle(r, this.entries.get(r)!, undefined, false, err);
+      return;
     }
+    const go = (runner: Runner): void => {
+      if (riders.length > 0) {
+        const convoy: Convoy = { leader: id, runner, workers: e.job.workers, left: riders.length + 1 };
+        e.convoy = convoy;
+        for (const r of riders) this.entries.get(r)!.convoy = convoy;
+      }
+      this.launch(id, e, runner);
+      for (const r of riders) this.launch(r, this.entries.get(r)!, runner);
+    };
     if (got instanceof Promise)
-      got.then(
-        (r) => this.launch(id, e, r),
-        (err: unknown) => this.settle(id, e, undefined, false, err),
-      );
-    else this.launch(id, e, got);
+      got.then(go, (err: unknown) => {
+        this.settle(id, e, undefined, false, err);
+        for (const r of riders) this.settle(r, this.entries.get(r)!, undefined, false, err);
+      });
+    else go(got);
   }
 
   private launch(id: string, e: Entry, runner: Runner): void {
     e.runner = runner;
     e.job.onStart?.(runner);
-    const { timeoutMs, onLog } = e.job;
-    runner.run(e.job.input, onLog ? { timeoutMs, onLog } : { timeoutMs }).then(
+    const { timeoutMs, onLog, fn } = e.job;
+    const options: RunOptions = { timeoutMs };
+    if (onLog) options.onLog = onLog;
+    if (fn !== undefined) options.onTimed = this.timerOf(fn);
+    runner.run(e.job.input, options).then(
       (output) => this.settle(id, e, runner, true, output),
       (err: unknown) => this.settle(id, e, runner, false, err),
     );
   }
 
-  /** Frees the slot before the caller hears back, so its next job finds the slot free. */
+  /**
+   * Frees the slot before the caller hears back, so its next job finds the slot free. In a convoy, a rider
+   * frees only its place under its function's limits; the leader's slots and worker free with the last.
+   */
   private settle(id: string, e: Entry, runner: Runner | undefined, ok: boolean, value: unknown): void {
     this.entries.delete(id);
-    this.scheduler.finish(id);
-    if (runner) e.job.workers.released(runner);
+    const c = e.convoy;
+    if (c === undefined) {
+      this.scheduler.finish(id);
+      if (runner) e.job.workers.released(runner);
+    } else {
+      if (id !== c.leader) this.scheduler.finish(id);
+      if (--c.left === 0) {
+        this.scheduler.finish(c.leader);
+        c.workers.released(c.runner);
+      }
+    }
     this.onFree();
     this.pump();
     if (ok) e.resolve(value);

@@ -46,13 +46,14 @@ export type FromRunner =
  * The worker-thread transport's compact forms of the two per-invocation messages. Structured clone cost
  * grows with every property, and on a warm no-op these two messages are most of the round trip.
  *   run: [RUN, id, fid, input, attempt, invocationId] and a trailing `true` for a batch
- *   ok:  [id, output]
+ *   ok:  [id, output, handler µs]: how long the handler took on the thread, which tells the dispatcher
+ *        what may ride in a convoy (see Dispatcher)
  */
 export const RUN = 0;
 export type CompactRun =
   | [typeof RUN, number, number, unknown, number, string]
   | [typeof RUN, number, number, unknown, number, string, true];
-export type CompactOk = [number, unknown];
+export type CompactOk = [number, unknown] | [number, unknown, number];
 
 /**
  * Under load, runs sent in the same turn of the event loop travel in one message, and so do the answers a

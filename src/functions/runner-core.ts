@@ -80,8 +80,12 @@ export function createRunner(
   );
 
   const byHandle = new Map<number, FunctionDefinition>();
-  const answer = (id: number, output: unknown): void =>
-    send(options.compact ? [id, output] : { t: 'ok', id, output });
+  const answer = (id: number, output: unknown, since: number): void =>
+    send(
+      options.compact
+        ? [id, output, Math.round((performance.now() - since) * 1000)]
+        : { t: 'ok', id, output },
+    );
   const fail = (id: number, e: unknown): void =>
     send({ t: 'err', id, error: (e as { serialized?: SerializedError }).serialized ?? serializeError(e) });
 
@@ -93,6 +97,7 @@ export function createRunner(
   const runLoaded = (req: RunRequest, def: FunctionDefinition, state: Running): void => {
     state.def = def;
     const ctx = new Context(req, state, send);
+    const since = performance.now();
     onStack = req.id;
     try {
       const out = req.batch ? runBatch(def, req.input as unknown[], ctx) : runOne(def, req.input, ctx);
@@ -102,13 +107,13 @@ export function createRunner(
         inFlight.set(req.id, state);
         out
           .then(
-            (v) => answer(req.id, v),
+            (v) => answer(req.id, v, since),
             (e: unknown) => fail(req.id, e),
           )
           .finally(() => inFlight.delete(req.id));
       } else {
         inFlight.delete(req.id);
-        answer(req.id, out);
+        answer(req.id, out, since);
       }
     } catch (e) {
       onStack = undefined;

@@ -9,6 +9,8 @@ export interface RunOptions {
   timeoutMs: number;
   onHeartbeat?: () => void;
   onLog?: (level: LogLevel, message: string, at: number) => void;
+  /** How long the handler ran on the worker, in µs, when the runner can tell (worker threads). */
+  onTimed?: (handlerUs: number) => void;
 }
 
 /**

@@ -57,7 +57,7 @@ export class ThreadRunner implements Runner {
           });
           this.worker = w;
           const receive = (m: FromRunner | CompactOk): void => {
-            if (Array.isArray(m)) this.onOk(m[0], m[1]);
+            if (Array.isArray(m)) this.onOk(m[0], m[1], m[2]);
             else if (m.t === 'ready') resolve();
             else this.onMessage(m);
           };
@@ -113,11 +113,13 @@ export class ThreadRunner implements Runner {
         const run: CompactRun = input.batch
           ? [RUN, id, fid, input.input, input.attempt, input.invocationId, true]
           : [RUN, id, fid, input.input, input.attempt, input.invocationId];
-        // An idle thread gets its run at once, in this call. A busy one gets what this turn of the event loop
-        // gathers in one message: waking a thread is what costs (most of the main thread's time under load),
-        // not the copy.
-        if (this.inFlight.size === 1 && this.outgoing.length === 0) this.worker!.postMessage(run);
-        else if (this.outgoing.push(run) === 1) setImmediate(() => this.flushRuns());
+        // An idle thread gets its run at the end of this synchronous stretch (a microtask: the runs of a
+        // convoy, started together, leave together). A busy one gets what this turn of the event loop gathers
+        // in one message: waking a thread is what costs (most of the main thread's time under load), not the
+        // copy.
+        if (this.outgoing.push(run) === 1)
+          if (this.inFlight.size === 1) queueMicrotask(() => this.flushRuns());
+          else setImmediate(() => this.flushRuns());
       } else
         this.worker!.postMessage({
           t: 'run',
@@ -194,10 +196,11 @@ export class ThreadRunner implements Runner {
     this.die(this.cause);
   }
 
-  private onOk(id: number, output: unknown): void {
+  private onOk(id: number, output: unknown, handlerUs: number | undefined): void {
     const f = this.inFlight.get(id);
     if (!f) return;
     this.inFlight.delete(id);
+    if (handlerUs !== undefined) f.options.onTimed?.(handlerUs);
     f.resolve(output);
   }
 

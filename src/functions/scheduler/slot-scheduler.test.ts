@@ -196,6 +196,71 @@ describe('SlotScheduler: function limits', () => {
   });
 });
 
+describe('SlotScheduler: riders', () => {
+  it('starts on a leader the items next() would start, in its order, taking no slots', () => {
+    const s = single(1);
+    submitAll(s, 'p', 10, ['lead', 'r1', 'r2']);
+    s.submit({ id: 'first', pool: 'p', priority: 5 });
+    expect(s.next()?.id).toBe('first');
+    expect(ids([s.ride('first')!, s.ride('first')!, s.ride('first')!])).toEqual(['lead', 'r1', 'r2']);
+    expect(s.ride('first')).toBeUndefined();
+    expect(s.snapshot()).toMatchObject({ running: 1, runningItems: 4, waiting: 0 });
+    // Riders free no slots: the node stays full until the leader finishes.
+    s.submit({ id: 'later', pool: 'p', priority: 0 });
+    s.finish('lead');
+    s.finish('r1');
+    expect(s.next()).toBeUndefined();
+    s.finish('first');
+    expect(s.next()?.id).toBe('later');
+  });
+
+  it('takes only what accept allows, and only of the leader class; a better item elsewhere stops it', () => {
+    const s = new SlotScheduler({ capacity: 2, pools: [{ name: 'a' }, { name: 'b' }] });
+    s.submit({ id: 'lead', pool: 'a', priority: 1 });
+    s.submit({ id: 'big', pool: 'a', priority: 2, slots: 2 });
+    s.submit({ id: 'a1', pool: 'a', priority: 3 });
+    expect(s.next()?.id).toBe('lead');
+    // The best waiting item needs two slots: nothing rides ahead of it.
+    expect(s.ride('lead')).toBeUndefined();
+    expect(s.cancel('big')).toBe(true);
+    expect(s.ride('lead', () => false)).toBeUndefined();
+    s.submit({ id: 'b1', pool: 'b', priority: 0 });
+    // b1 would get the next slot: a1 may not ride before it.
+    expect(s.ride('lead')).toBeUndefined();
+    expect(s.next()?.id).toBe('b1');
+    expect(s.ride('lead')?.id).toBe('a1');
+    expect(s.ride('a1')).toBeUndefined();
+  });
+
+  it('counts riders against function limits while they run', () => {
+    const s = single(1);
+    s.setLimit('f', { max: 2, perKey: 1 });
+    s.submit({ id: 'lead', pool: 'p', priority: 0, fn: 'f', key: 'k' });
+    s.submit({ id: 'same-key', pool: 'p', priority: 1, fn: 'f', key: 'k' });
+    s.submit({ id: 'other-key', pool: 'p', priority: 2, fn: 'f', key: 'j' });
+    s.submit({ id: 'third', pool: 'p', priority: 3, fn: 'f', key: 'i' });
+    expect(s.next()?.id).toBe('lead');
+    expect(s.ride('lead')?.id).toBe('other-key');
+    expect(s.ride('lead')).toBeUndefined();
+    s.finish('other-key');
+    expect(s.ride('lead')?.id).toBe('third');
+  });
+
+  it('never lets normal work ride behind opportunistic work, nor opportunistic work ride while normal work waits', () => {
+    const s = single(2);
+    s.submit({ id: 'opp', pool: 'p', priority: 0, opportunistic: true });
+    s.submit({ id: 'opp2', pool: 'p', priority: 0, opportunistic: true });
+    expect(s.next()?.id).toBe('opp');
+    s.submit({ id: 'normal', pool: 'p', priority: 9 });
+    expect(s.ride('opp')).toBeUndefined();
+    expect(s.next()?.id).toBe('normal');
+    s.submit({ id: 'normal2', pool: 'p', priority: 9 });
+    expect(s.ride('opp')).toBeUndefined();
+    expect(s.ride('normal')?.id).toBe('normal2');
+    expect(s.ride('opp')?.id).toBe('opp2');
+  });
+});
+
 describe('SlotScheduler: API', () => {
   it('cancels only waiting items, and a canceled item never starts', () => {
     const s = single(1);

@@ -65,6 +65,8 @@ interface Entry<T> {
   readonly key: string | undefined;
   /** Set while waiting. */
   lane: KeyLane<T> | undefined;
+  /** Started by ride(): runs on its leader's slots, taking none of its own. */
+  rider?: boolean;
 }
 
 class KeyLane<T> {
@@ -213,6 +215,43 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
     return undefined;
   }
 
+  /**
+   * Starts a rider of a running item: the item next() would start if the leader's slots were free, when it
+   * is of the leader's class (pool, slots, kind) and `accept` takes it. A rider takes no slots (the caller
+   * runs it after its leader, on the leader's worker, and frees the leader's slots only once all of them
+   * are done) but counts against its function's limits like any running item. So riders start in the order
+   * next() would have started them; normal work never rides behind opportunistic work, and opportunistic
+   * work rides only while no normal work waits.
+   */
+  ride(leaderId: string, accept: (item: T) => boolean = () => true): T | undefined {
+    const leader = this.runningById.get(leaderId);
+    if (leader === undefined || leader.rider === true) return undefined;
+    let best = this.bestHead(this.normal);
+    if (leader.opportunistic) {
+      if (best !== undefined) return undefined;
+      best = this.bestHead(this.opportunistic);
+    }
+    if (
+      best === undefined ||
+      best.pool !== leader.pool ||
+      best.slots !== leader.slots ||
+      best.opportunistic !== leader.opportunistic ||
+      !accept(best.item)
+    )
+      return undefined;
+    best.rider = true;
+    return this.start(best);
+  }
+
+  private bestHead(classes: Map<string, QueueClass<T>>): Entry<T> | undefined {
+    let best: Entry<T> | undefined;
+    for (const cls of classes.values()) {
+      const head = this.head(cls);
+      if (head !== undefined && (best === undefined || entryBefore(head, best))) best = head;
+    }
+    return best;
+  }
+
   /** Calls next() until nothing more can start. */
   startable(): T[] {
     const out: T[] = [];
@@ -229,7 +268,7 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
         { id },
       );
     this.runningById.delete(id);
-    this.tree.addRunning(entry.pool, entry.slots, !entry.opportunistic, -1);
+    this.tree.addRunning(entry.pool, entry.rider === true ? 0 : entry.slots, !entry.opportunistic, -1);
     const { fn, key } = entry;
     if (fn !== undefined) {
       this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 1) - 1);
@@ -346,7 +385,7 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
     this.waitingById.delete(entry.item.id);
     this.runningById.set(entry.item.id, entry);
     this.tree.addWaiting(entry.pool, !entry.opportunistic, -1);
-    this.tree.addRunning(entry.pool, entry.slots, !entry.opportunistic, 1);
+    this.tree.addRunning(entry.pool, entry.rider === true ? 0 : entry.slots, !entry.opportunistic, 1);
     const { fn, key } = entry;
     if (fn !== undefined) {
       this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 0) + 1);
