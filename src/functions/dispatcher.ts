@@ -34,8 +34,8 @@ interface Entry {
 /** A leader and the riders started on its slots and its worker: the slots free when the last one settles. */
 interface Convoy {
   leader: string;
+  /** A runner of the pool every member's job names (riders are accepted only from the leader's pool). */
   runner: Runner;
-  workers: WorkerPool;
   left: number;
 }
 
@@ -97,11 +97,12 @@ export class Dispatcher {
       const e = this.entries.get(item.id)!;
       const riders: string[] = [];
       // ride() starts what it returns: ask only while there is room for one more.
-      while (riders.length < MAX_RIDERS && this.quick(e.job)) {
-        const r = this.ride(item.id, e.job);
-        if (!r) break;
-        riders.push(r.id);
-      }
+      if (this.quick(e.job))
+        while (riders.length < MAX_RIDERS) {
+          const r = this.ride(item.id, e.job);
+          if (!r) break;
+          riders.push(r.id);
+        }
       this.start(item.id, riders);
     }
   }
@@ -135,28 +136,26 @@ export class Dispatcher {
   // a warm round trip (about 40 µs in all).
   private start(id: string, riders: string[] = []): void {
     const e = this.entries.get(id)!;
+    const fail = (err: unknown): void => {
+      this.settle(id, e, undefined, false, err);
+      for (const r of riders) this.settle(r, this.entries.get(r)!, undefined, false, err);
+    };
     let got: Runner | Promise<Runner>;
     try {
       got = e.job.workers.acquire();
     } catch (err) {
-      this.settle(id, e, undefined, false, err);
-      for (const r of riders) this.settle(r, this.entries.get(r)!, undefined, false, err);
-      return;
+      return fail(err);
     }
     const go = (runner: Runner): void => {
       if (riders.length > 0) {
-        const convoy: Convoy = { leader: id, runner, workers: e.job.workers, left: riders.length + 1 };
+        const convoy: Convoy = { leader: id, runner, left: riders.length + 1 };
         e.convoy = convoy;
         for (const r of riders) this.entries.get(r)!.convoy = convoy;
       }
       this.launch(id, e, runner);
       for (const r of riders) this.launch(r, this.entries.get(r)!, runner);
     };
-    if (got instanceof Promise)
-      got.then(go, (err: unknown) => {
-        this.settle(id, e, undefined, false, err);
-        for (const r of riders) this.settle(r, this.entries.get(r)!, undefined, false, err);
-      });
+    if (got instanceof Promise) got.then(go, fail);
     else go(got);
   }
 
@@ -187,7 +186,7 @@ export class Dispatcher {
       if (id !== c.leader) this.scheduler.finish(id);
       if (--c.left === 0) {
         this.scheduler.finish(c.leader);
-        c.workers.released(c.runner);
+        e.job.workers.released(c.runner);
       }
     }
     this.onFree();
