@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Dispatcher } from './dispatcher.js';
 import { asFailure, FunctionFailure } from './failure.js';
 import { Gatherer } from './gather.js';
-import type { BatchItemResult } from './protocol.js';
+import type { BatchAnswer } from './protocol.js';
 import type { LogLine, RunLogs } from './run-logs.js';
 import type { RegisteredFunction } from './registry.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -184,17 +184,19 @@ export class DirectPath {
     output.then(
       (output) => {
         const info = run();
-        (output as BatchItemResult[]).forEach((r, n) =>
-          items[n]?.settle(
-            r.ok
-              ? { ok: true, output: r.value, ...(info && { run: info }) }
-              : {
+        const { outputs, failed } = output as BatchAnswer;
+        items.forEach((item, n) => {
+          const error = failed?.[n];
+          item.settle(
+            error
+              ? {
                   ok: false,
-                  error: FunctionFailure.fromSerialized(reg.name, r.error),
+                  error: FunctionFailure.fromSerialized(reg.name, error),
                   ...(info && { run: info }),
-                },
-          ),
-        );
+                }
+              : { ok: true, output: outputs[n], ...(info && { run: info }) },
+          );
+        });
       },
       (e: unknown) => {
         const info = run();

@@ -42,6 +42,15 @@ export interface SerializedError {
   issues?: unknown;
 }
 
+/** A batch's inputs and answers cross the thread boundary as JSON text (see CompactRun). */
+export function notJson(what: 'input' | 'output', error: unknown): SerializedError {
+  return {
+    name: what === 'input' ? 'InputInvalid' : 'OutputInvalid',
+    message: `the batch's ${what} is not a JSON value: ${error instanceof Error ? error.message : String(error)}`,
+    failure: what,
+  };
+}
+
 /** Thrown by a handler to fail without further attempts (the input can never succeed). */
 export class NonRetryableError extends Error {
   readonly retryable = false;

@@ -29,14 +29,22 @@ export interface RunRequest {
 export type ToRunner =
   RunRequest | { t: 'load'; fid: number; ref: FunctionRef } | { t: 'cancel'; id: number } | { t: 'shutdown' };
 
-/** A batch answers each input in order; one bad input fails alone. */
-export type BatchItemResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
+/**
+ * A batch's answer: one output per input, in order. An input that failed alone (bad input, bad output, or an
+ * Error the handler returned in its place) has its error under its index in `failed` and a null output. Kept
+ * flat on purpose: wrapping every output in its own `{ok, value}` more than doubled the cost of copying a
+ * batch between threads.
+ */
+export interface BatchAnswer {
+  outputs: unknown[];
+  failed?: Record<number, SerializedError>;
+}
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type FromRunner =
   | { t: 'ready' }
-  /** `output` is a BatchItemResult[] when the request was a batch. */
+  /** `output` is a BatchAnswer when the request was a batch. */
   | { t: 'ok'; id: number; output: unknown }
   | { t: 'err'; id: number; error: SerializedError }
   | { t: 'beat'; id: number }
@@ -47,13 +55,17 @@ export type FromRunner =
  * grows with every property, and on a warm no-op these two messages are most of the round trip.
  *   run: [RUN, id, fid, input, attempt, invocationId] and a trailing `true` for a batch
  *   ok:  [id, output, handler µs]: how long the handler took on the thread, which tells the dispatcher
- *        what may ride in a convoy (see Dispatcher)
+ *        what may ride in a convoy (see Dispatcher); a trailing `true` for a batch's answer
+ * A batch's inputs and its answer travel as JSON text. Structured clone walks every item object by object
+ * in C++ and costs about four times JSON's encoding: copying batches was most of the node's main thread
+ * under a stream of micro-batches. Inputs and outputs are JSON values anyway (queue payloads, results and
+ * workflow state are stored as JSON), so the text changes nothing a handler or a caller can see.
  */
 export const RUN = 0;
 export type CompactRun =
   | [typeof RUN, number, number, unknown, number, string]
-  | [typeof RUN, number, number, unknown, number, string, true];
-export type CompactOk = [number, unknown] | [number, unknown, number];
+  | [typeof RUN, number, number, string, number, string, true];
+export type CompactOk = [number, unknown] | [number, unknown, number] | [number, string, number, true];
 
 /**
  * Under load, runs sent in the same turn of the event loop travel in one message, and so do the answers a

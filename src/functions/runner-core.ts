@@ -2,9 +2,9 @@ import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
 import { captureConsole, MAX_LOG_LINE } from './console-capture.js';
 import { findFunction, type FunctionContext, type FunctionDefinition } from './define.js';
-import { serializeError, type SerializedError } from './failure.js';
+import { notJson, serializeError, type SerializedError } from './failure.js';
 import type {
-  BatchItemResult,
+  BatchAnswer,
   LogLevel,
   CompactOk,
   CompactRun,
@@ -80,12 +80,18 @@ export function createRunner(
   );
 
   const byHandle = new Map<number, FunctionDefinition>();
-  const answer = (id: number, output: unknown, since: number): void =>
-    send(
-      options.compact
-        ? [id, output, Math.round((performance.now() - since) * 1000)]
-        : { t: 'ok', id, output },
-    );
+  const answer = (req: RunRequest, output: unknown, since: number): void => {
+    if (!options.compact) return send({ t: 'ok', id: req.id, output });
+    const us = Math.round((performance.now() - since) * 1000);
+    if (!req.batch) return send([req.id, output, us]);
+    let text: string;
+    try {
+      text = JSON.stringify(output);
+    } catch (e) {
+      return fail(req.id, new Classified(notJson('output', e)));
+    }
+    send([req.id, text, us, true]);
+  };
   const fail = (id: number, e: unknown): void =>
     send({ t: 'err', id, error: (e as { serialized?: SerializedError }).serialized ?? serializeError(e) });
 
@@ -107,13 +113,13 @@ export function createRunner(
         inFlight.set(req.id, state);
         out
           .then(
-            (v) => answer(req.id, v, since),
+            (v) => answer(req, v, since),
             (e: unknown) => fail(req.id, e),
           )
           .finally(() => inFlight.delete(req.id));
       } else {
         inFlight.delete(req.id);
-        answer(req.id, out, since);
+        answer(req, out, since);
       }
     } catch (e) {
       onStack = undefined;
@@ -154,7 +160,8 @@ export function createRunner(
         t: 'run',
         id: m[1],
         fid: m[2],
-        input: m[3],
+        // The node encoded it (see CompactRun): it parses.
+        input: m[6] === true ? (JSON.parse(m[3] as string) as unknown) : m[3],
         attempt: m[4],
         invocationId: m[5],
         batch: m[6] === true,
@@ -246,17 +253,21 @@ async function runBatch(
   def: FunctionDefinition,
   raws: unknown[],
   ctx: FunctionContext,
-): Promise<BatchItemResult[]> {
-  const results: BatchItemResult[] = new Array<BatchItemResult>(raws.length);
+): Promise<BatchAnswer> {
+  const outputs: unknown[] = new Array<unknown>(raws.length).fill(null);
+  let failed: Record<number, SerializedError> | undefined;
+  const fail = (i: number, error: SerializedError): void => {
+    (failed ??= {})[i] = error;
+  };
   const valid: unknown[] = [];
   const at: number[] = [];
-  raws.forEach((raw, i) => {
-    const parsed = def.input.safeParse(raw);
+  for (let i = 0; i < raws.length; i++) {
+    const parsed = def.input.safeParse(raws[i]);
     if (parsed.success) {
       valid.push(parsed.data);
       at.push(i);
-    } else results[i] = { ok: false, error: invalid('input', parsed.error) };
-  });
+    } else fail(i, invalid('input', parsed.error));
+  }
   if (valid.length > 0) {
     const answers = await (def.handler as Call)(valid, ctx);
     if (!Array.isArray(answers) || answers.length !== valid.length)
@@ -265,17 +276,17 @@ async function runBatch(
         message: `a batch handler must return an array of ${valid.length} answers, one per input`,
         failure: 'output',
       });
-    answers.forEach((answer: unknown, j) => {
+    for (let j = 0; j < answers.length; j++) {
+      const answer: unknown = answers[j];
       const i = at[j]!;
       if (answer instanceof Error) {
-        results[i] = { ok: false, error: serializeError(answer) };
-        return;
+        fail(i, serializeError(answer));
+        continue;
       }
       const output = def.output.safeParse(answer);
-      results[i] = output.success
-        ? { ok: true, value: output.data }
-        : { ok: false, error: invalid('output', output.error) };
-    });
+      if (output.success) outputs[i] = output.data;
+      else fail(i, invalid('output', output.error));
+    }
   }
-  return results;
+  return failed ? { outputs, failed } : { outputs };
 }

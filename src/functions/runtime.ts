@@ -20,7 +20,7 @@ import { asFailure, FunctionFailure } from './failure.js';
 import type { BlobRef, BlobStore } from '../store/blobs/blob-store.js';
 import { FileIo, type LocalFiles } from './files.js';
 import { Gatherer } from './gather.js';
-import type { BatchItemResult } from './protocol.js';
+import type { BatchAnswer } from './protocol.js';
 import { FunctionRegistry, type RegisteredFunction } from './registry.js';
 import { SandboxRunner } from './runtimes/sandbox-runner.js';
 import { ThreadRunner } from './runtimes/thread-runner.js';
@@ -580,14 +580,14 @@ export class FunctionRuntime {
       try {
         const output = await answer.finally(ended);
         if (reg.def.options.batch) {
-          const items = output as BatchItemResult[];
+          const { outputs, failed } = output as BatchAnswer;
           outcome = () =>
             Promise.all(
               invocations.map((inv, i) => {
-                const r = items[i]!;
-                return r.ok
-                  ? this.succeed(inv, r.value, work)
-                  : this.failed(inv, FunctionFailure.fromSerialized(reg.name, r.error), work);
+                const error = failed?.[i];
+                return error
+                  ? this.failed(inv, FunctionFailure.fromSerialized(reg.name, error), work)
+                  : this.succeed(inv, outputs[i], work);
               }),
             );
         } else {

@@ -86,11 +86,32 @@ describe('thread runner', () => {
     const out = await r.run(call('tiny', [{ n: 1 }, { n: -1 }, { n: 'bad' }, { n: 4 }], { batch: true }), {
       timeoutMs: 5_000,
     });
-    expect(out).toMatchObject([
-      { ok: true, value: { n: 2 } },
-      { ok: false, error: { message: 'minus one' } },
-      { ok: false, error: { failure: 'input' } },
-      { ok: true, value: { n: 8 } },
-    ]);
+    expect(out).toMatchObject({
+      outputs: [{ n: 2 }, null, null, { n: 8 }],
+      failed: { 1: { message: 'minus one' }, 2: { failure: 'input' } },
+    });
+    expect(Object.keys((out as { failed: object }).failed)).toEqual(['1', '2']);
+  });
+
+  it('answers an all-good batch with its outputs alone', async () => {
+    const r = start();
+    await r.ready;
+    const out = await r.run(call('tiny', [{ n: 1 }, { n: 2 }], { batch: true }), { timeoutMs: 5_000 });
+    expect(out).toEqual({ outputs: [{ n: 2 }, { n: 4 }] });
+  });
+
+  it('fails a batch whose inputs or outputs JSON cannot carry, and the thread lives on', async () => {
+    const r = start();
+    await r.ready;
+    const input = await failureOf(r.run(call('tiny', [{ n: 1n }], { batch: true }), { timeoutMs: 5_000 }));
+    expect(input.failure).toBe('input');
+    expect(input.message).toMatch(/not a JSON value/);
+    const output = await failureOf(r.run(call('bigints', [{ n: 1 }], { batch: true }), { timeoutMs: 5_000 }));
+    expect(output.failure).toBe('output');
+    expect(output.message).toMatch(/not a JSON value/);
+    expect(r.dead).toBe(false);
+    expect(await r.run(call('tiny', [{ n: 3 }], { batch: true }), { timeoutMs: 5_000 })).toEqual({
+      outputs: [{ n: 6 }],
+    });
   });
 });

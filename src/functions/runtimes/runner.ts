@@ -28,7 +28,7 @@ export interface Runner {
   readonly dead: boolean;
   /** Runs in flight. */
   readonly load: number;
-  /** Resolves with the validated output (a BatchItemResult[] for a batch); rejects with a FunctionFailure. */
+  /** Resolves with the validated output (a BatchAnswer for a batch); rejects with a FunctionFailure. */
   run(input: RunInput, options: RunOptions): Promise<unknown>;
   /** Asks the handler of that invocation to stop (its ctx.signal aborts); the run still settles. */
   cancel(invocationId: string): void;

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { runnerEntry } from '../bundler.js';
-import { FunctionFailure, type FailureClass } from '../failure.js';
+import { FunctionFailure, notJson, type FailureClass } from '../failure.js';
 import {
   RUN,
   RUN_MANY,
@@ -57,7 +57,8 @@ export class ThreadRunner implements Runner {
           });
           this.worker = w;
           const receive = (m: FromRunner | CompactOk): void => {
-            if (Array.isArray(m)) this.onOk(m[0], m[1], m[2]);
+            // A batch's answer is JSON text (see CompactRun).
+            if (Array.isArray(m)) this.onOk(m[0], m[3] === true ? JSON.parse(m[1] as string) : m[1], m[2]);
             else if (m.t === 'ready') resolve();
             else this.onMessage(m);
           };
@@ -110,9 +111,17 @@ export class ThreadRunner implements Runner {
         deadline,
       });
       if (input.files === undefined) {
-        const run: CompactRun = input.batch
-          ? [RUN, id, fid, input.input, input.attempt, input.invocationId, true]
-          : [RUN, id, fid, input.input, input.attempt, input.invocationId];
+        let run: CompactRun;
+        if (input.batch) {
+          let text: string;
+          try {
+            text = JSON.stringify(input.input);
+          } catch (e) {
+            this.inFlight.delete(id);
+            return reject(FunctionFailure.fromSerialized(input.ref.name, notJson('input', e)));
+          }
+          run = [RUN, id, fid, text, input.attempt, input.invocationId, true];
+        } else run = [RUN, id, fid, input.input, input.attempt, input.invocationId];
         // An idle thread gets its run at the end of this synchronous stretch (a microtask: the runs of a
         // convoy, started together, leave together). A busy one gets what this turn of the event loop gathers
         // in one message: waking a thread is what costs (most of the main thread's time under load), not the
