@@ -35,6 +35,7 @@ export interface WorkerPoolStats {
  */
 export class WorkerPool {
   private readonly runners: Runner[] = [];
+  /** When each runner last became idle; read only while it has no claims. */
   private readonly idleSince = new Map<Runner, number>();
   /** Runners whose `ready` resolved. */
   private readonly up = new Set<Runner>();
@@ -95,8 +96,9 @@ export class WorkerPool {
   }
 
   private handOut(r: Runner): Runner | Promise<Runner> {
+    // Counts stay in the maps at zero and idle times are only read at zero claims: a long-lived Map that
+    // keeps gaining and losing its only key reallocates its table each time, which showed in every dispatch.
     this.claims.set(r, this.claimed(r) + 1);
-    this.idleSince.delete(r);
     if (this.up.has(r)) return r;
     return this.whenUp(r);
   }
@@ -113,10 +115,10 @@ export class WorkerPool {
 
   /** Called when a run on `r` settled, so a waiter can take the room. */
   released(r: Runner): void {
-    const left = this.claimed(r) - 1;
-    if (left > 0) this.claims.set(r, left);
-    else this.claims.delete(r);
-    if (r.dead) return;
+    // A dead runner left (or is leaving) the pool: its count must not come back.
+    if (r.dead) return void this.claims.delete(r);
+    const left = Math.max(0, this.claimed(r) - 1);
+    this.claims.set(r, left);
     const waiter = this.waiters.shift();
     if (waiter) void Promise.resolve(this.handOut(r)).then(waiter);
     else if (left <= 0) this.idleSince.set(r, Date.now());

@@ -3,6 +3,7 @@ import { Heap } from './heap.js';
 
 interface Box {
   v: number;
+  heapIndex?: number;
 }
 const byValue = (a: Box, b: Box): boolean => a.v < b.v;
 
@@ -42,6 +43,12 @@ describe('Heap', () => {
     h.push(b);
     expect(() => h.push(b)).toThrow(/already/);
     expect(() => h.update({ v: 2 })).toThrow(/not in the heap/);
+    expect(() => new Heap<Box>(byValue).push(b)).toThrow(/another heap/);
+    expect(new Heap<Box>(byValue).has(b)).toBe(false);
+    h.remove(b);
+    const other = new Heap<Box>(byValue);
+    other.push(b);
+    expect(other.has(b) && !h.has(b)).toBe(true);
   });
 
   it('agrees with a sorted array over random push / pop / remove / update', () => {

@@ -67,10 +67,13 @@ interface Entry<T> {
   lane: KeyLane<T> | undefined;
   /** Started by ride(): runs on its leader's slots, taking none of its own. */
   rider?: boolean;
+  /** Its place in its KeyLane's heap. */
+  heapIndex: number;
 }
 
 class KeyLane<T> {
   parked = false;
+  heapIndex = -1;
   readonly items = new Heap<Entry<T>>(entryBefore);
   constructor(
     readonly owner: FnLane<T>,
@@ -80,6 +83,7 @@ class KeyLane<T> {
 
 class FnLane<T> {
   parked = false;
+  heapIndex = -1;
   /** Non-empty, unparked lanes. */
   readonly ready = new Heap<KeyLane<T>>((a, b) => entryBefore(headOf(a), headOf(b)));
   readonly lanes = new Map<string | undefined, KeyLane<T>>();
@@ -163,6 +167,7 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
       fn: item.fn,
       key: item.key,
       lane: undefined,
+      heapIndex: -1,
     };
     const classes = opportunistic ? this.opportunistic : this.normal;
     const className = `${pool}/${slots}`;
@@ -422,10 +427,17 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
       }
   }
 
-  /** Puts a KeyLane where it belongs after its items or parked flag changed, then its FnLane. */
+  /**
+   * Puts a KeyLane where it belongs after its items or parked flag changed, then its FnLane. An emptied lane
+   * of a key is dropped (keys are often unique ids); the unkeyed lane stays, and with it its FnLane and
+   * class: there are only as many as functions and classes, and making them anew on every submit to an
+   * idle node was a measurable share of a warm dispatch.
+   */
   private refreshKeyLane(lane: KeyLane<T>): void {
     const fnLane = lane.owner;
-    if (lane.items.size === 0) {
+    if (lane.items.size === 0 && lane.key === undefined) {
+      if (fnLane.ready.has(lane)) fnLane.ready.remove(lane);
+    } else if (lane.items.size === 0) {
       if (lane.parked) {
         const byKey = this.parkedKeys.get(fnLane.fn as string) as Map<string, Set<KeyLane<T>>>;
         deleteFromSet(byKey, lane.key as string, lane);
