@@ -322,6 +322,9 @@ export class WorkflowEngine {
   private async onMessage(m: LeasedMessage<EventMessage | ReplyMessage>): Promise<void> {
     const { x, event } = eventOf(m.payload);
     const create = 'create' in m.payload ? m.payload.create : undefined;
+    // A copy this node already held (or was already reading) may be behind the store; one read for this
+    // message, after its lease, holds every commit that made a request this event could answer.
+    const held = this.live.has(x) || this.loading.has(x);
     const l = await this.liveFor(x, create);
     if (!l) {
       await this.queue.complete(m.lease);
@@ -351,12 +354,14 @@ export class WorkflowEngine {
     }
     if (event.kind === 'signal' && (await this.queue.store.workflow.signalApplied(x, m.id))) {
       await this.queue.complete(m.lease);
+      this.release(l);
       return;
     }
     if (event.kind === 'reevaluate') {
       const to = (m.payload as EventMessage).to;
       if (to === undefined || l.doc.version === to || !this.registry.get(l.doc.workflow, to)) {
         await this.queue.complete(m.lease);
+        this.release(l);
         return;
       }
       l.doc = { ...l.doc, version: to };
@@ -364,12 +369,47 @@ export class WorkflowEngine {
     const done = l.durable();
     // A commit under way that fails is handled where it fails; this wait only orders the acknowledgement.
     done.catch(() => undefined);
-    if (!this.apply(l, event, m, event.kind === 'signal' ? m.id : undefined)) {
-      await done.catch(() => undefined);
-      await this.queue.complete(m.lease);
+    const signal = event.kind === 'signal' ? m.id : undefined;
+    if (!this.apply(l, event, m, signal)) await this.unchanged(l, m, event, signal, held, done);
+    else await l.durable().catch(() => undefined);
+  }
+
+  /**
+   * An event that changed nothing (a duplicate, or an answer to a request the execution has withdrawn) is
+   * dropped only on the word of a copy known to be the newest: one read for it, or a finished one (nothing
+   * moves a finished execution). A copy this node held may be behind the store, and lack the very request
+   * the event answers: then the event rides the next commit, whose sequence check proves the copy current,
+   * and if it was not, the conflict re-applies the event to the store's copy.
+   */
+  private async unchanged(
+    l: LiveExecution,
+    m: LeasedMessage<unknown>,
+    event: ExecutionEvent,
+    signal: number | undefined,
+    held: boolean,
+    done: Promise<void>,
+  ): Promise<void> {
+    if (held && l.doc.status === 'running') {
+      if (this.live.get(l.doc.id) !== l) return this.handleAgain(m);
+      l.batch.events.push({ event, ack: m, ...(signal !== undefined && { signal }) });
+      l.batch.acks.push(m);
+      this.flush(l);
+      await l.durable().catch(() => undefined);
       return;
     }
-    await l.durable().catch(() => undefined);
+    // A copy ahead of the store whose commit then failed is no word at all: read the store's.
+    const durable = await done.then(
+      () => true,
+      () => false,
+    );
+    if (!durable) return this.handleAgain(m);
+    await this.queue.complete(m.lease);
+    this.release(l);
+  }
+
+  /** Forgets an execution this node is done with: a copy kept idle would go stale as other nodes move it. */
+  private release(l: LiveExecution): void {
+    if (l.idle) this.evict(l);
   }
 
   /** The live execution, read from the store if this node is not moving it; created for a `create` event. */

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FunctionRuntime } from '../../src/functions/runtime.js';
 import { Queue } from '../../src/queue/queue.js';
 import type { Store } from '../../src/store/store.js';
@@ -10,6 +10,7 @@ import { rule, rules } from '../../src/workflow/define.js';
 import { WorkflowEngine, type WorkflowEngineOptions } from '../../src/workflow/engine.js';
 import { newExecution, step } from '../../src/workflow/evaluate.js';
 import { EVENTS_QUEUE } from '../../src/workflow/events.js';
+import type { Execution } from '../../src/workflow/execution.js';
 import { storeKinds, type TestPlace } from '../support/stores.js';
 import { encodeDag, encodeRules } from '../fixtures/workflows/encode.js';
 import * as encodeFns from '../fixtures/workflows/encode.js';
@@ -417,6 +418,154 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
     const x = await engine.wait('orphan', 10_000);
     expect(x.status).toBe('succeeded');
     expect(x.output).toEqual({ a: 1, b: 1 });
+  });
+
+  it('applies an answer to the newest copy even after this node read the execution for an event that changed nothing', async () => {
+    // The shape that left fault-test executions waiting forever: this node reads an execution for an event
+    // that changes nothing (a late or duplicate answer), another node then moves it and asks for one more
+    // invocation, and that invocation's answer comes here. The old read lacks the request it answers.
+    const engine = await node({ direct: false });
+    const chain = rules<unknown, { asked: number; got: number }>({
+      initial: () => ({ asked: 0, got: 0 }),
+      rules: [
+        rule('ask', {
+          match: (s) => s.asked === s.got && s.got < 2,
+          action: (s, ctx) => {
+            s.asked++;
+            ctx.invoke('echo', s.asked, { key: `n${s.asked}` });
+          },
+          reaction: (s, r, ctx) => {
+            s.got++;
+            if (s.got === 2) ctx.complete({ last: r.output });
+          },
+        }),
+      ],
+    });
+    const { version } = await engine.register('w.chain', chain);
+    const now = Date.now();
+    const row = (seq: number, doc: unknown) => ({
+      id: 'moved',
+      workflow: 'w.chain',
+      version,
+      status: 'running' as const,
+      priority: 1,
+      parentId: null,
+      seq,
+      doc: JSON.stringify(doc),
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+      owner: null,
+      ownerUntil: null,
+    });
+    // Seq 1: the first request is out (its answer is never sent: the other node will have taken it).
+    const first = step(
+      chain,
+      newExecution({ id: 'moved', workflow: 'w.chain', version, input: {}, priority: 1, now }),
+      { kind: 'start' },
+      now,
+    );
+    const firstPid = (first.effects[0] as { pid: string }).pid;
+    expect(
+      await store.workflow.commitSteps(
+        [{ row: row(1, first.execution), trace: null, enqueue: [], signals: [] }],
+        now,
+      ),
+    ).toEqual([{ ok: true }]);
+    await engine.start();
+
+    // An answer for a request the execution no longer has: this node reads the execution and changes nothing.
+    const [late] = await queue.enqueueMany([
+      {
+        queue: EVENTS_QUEUE,
+        exclusivityKey: 'moved',
+        priority: 1,
+        payload: { x: 'moved', e: { kind: 'result', pid: 'withdrawn', ok: true, output: null } },
+      },
+    ]);
+    await vi.waitFor(async () => expect((await queue.get(late!.id))?.state).toBe('completed'), {
+      timeout: 5_000,
+      interval: 20,
+    });
+
+    // Another node applies the first answer (seq 2) and its reaction asks for the second invocation.
+    const second = step(chain, first.execution, { kind: 'result', pid: firstPid, ok: true, output: 1 }, now);
+    const secondPid = (second.effects[0] as { pid: string }).pid;
+    const msg = nodes[0]!.runtime.invocationMessage('echo', 2, {
+      key: 'n2',
+      replyTo: EVENTS_QUEUE,
+      replyKey: 'moved',
+      tag: { x: 'moved', pid: secondPid },
+    })!;
+    const enqueue = await queue.outbox([
+      { queue: msg.queue, payload: msg.payload, priority: 1, idempotencyKey: `moved:${secondPid}` },
+    ]);
+    expect(
+      await store.workflow.commitSteps(
+        [{ row: row(2, second.execution), trace: null, enqueue, signals: [] }],
+        now,
+      ),
+    ).toEqual([{ ok: true }]);
+
+    // This node's function runtime answers the second invocation, and this node's engine applies it.
+    const x = await engine.wait('moved', 10_000);
+    expect(x.status).toBe('succeeded');
+    expect(x.output).toEqual({ last: 2 });
+  });
+
+  it('applies an answer that the copy of a node running a local invocation lacks', async () => {
+    // This node keeps the execution in memory while its local invocation runs; meanwhile another node moves
+    // it (a signal) and asks for an invocation whose answer comes here. The answer must not be judged on the
+    // copy in memory, which has never heard of that request.
+    const engine = await node({ leaseMs: 60_000 });
+    const wf = rules<unknown, { held: boolean; notes: number; echoed: number }>({
+      initial: () => ({ held: false, notes: 0, echoed: 0 }),
+      signals: { note: (s) => void s.notes++ },
+      rules: [
+        rule('hold', {
+          match: (s) => !s.held,
+          action: (s, ctx) => {
+            s.held = true;
+            ctx.invoke('slow', {});
+          },
+          reaction: () => undefined,
+        }),
+        rule('echo', {
+          match: (s) => s.echoed < s.notes,
+          action: (s, ctx) => {
+            s.echoed = s.notes;
+            ctx.invoke('echo', s.notes);
+          },
+          reaction: (_s, r, ctx) => ctx.complete(r.output),
+        }),
+      ],
+    });
+    await engine.register('w.held', wf);
+    await engine.start();
+    const { id } = await engine.execute('w.held', {}, { id: 'held' });
+    const [row] = await store.workflow.getExecutions([id]);
+    const doc = JSON.parse(row!.doc) as Execution<{ held: boolean; notes: number; echoed: number }>;
+    expect(Object.values(doc.outstanding).map((o) => o.local !== undefined)).toEqual([true]);
+
+    const now = Date.now();
+    const moved = step(wf, doc, { kind: 'signal', name: 'note', payload: null }, now);
+    const pid = (moved.effects.find((e) => e.kind === 'invoke') as { pid: string }).pid;
+    const msg = nodes[0]!.runtime.invocationMessage('echo', 1, {
+      replyTo: EVENTS_QUEUE,
+      replyKey: id,
+      tag: { x: id, pid },
+    })!;
+    const enqueue = await queue.outbox([
+      { queue: msg.queue, payload: msg.payload, priority: 1, idempotencyKey: `${id}:${pid}` },
+    ]);
+    const write = { ...row!, seq: row!.seq + 1, doc: JSON.stringify(moved.execution) };
+    expect(
+      await store.workflow.commitSteps([{ row: write, trace: null, enqueue, signals: [] }], now),
+    ).toEqual([{ ok: true }]);
+
+    const x = await engine.wait(id, 10_000);
+    expect(x.status).toBe('succeeded');
+    expect(x.output).toBe(1);
   });
 
   it('gives a reaction the files a file-I/O function wrote, as blob references', async () => {
