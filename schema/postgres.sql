@@ -43,6 +43,11 @@ CREATE TABLE execution_search (
   body text NOT NULL
 );
 
+CREATE TABLE execution_search_backlog (
+  id text NOT NULL,
+  body text NOT NULL
+);
+
 CREATE TABLE executions (
   id text NOT NULL,
   workflow text NOT NULL,

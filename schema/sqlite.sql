@@ -16,6 +16,11 @@ CREATE TABLE execution_events (
 
 CREATE VIRTUAL TABLE execution_search USING fts5(id UNINDEXED, body, tokenize = 'trigram');
 
+CREATE TABLE execution_search_backlog (
+  id   TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+
 CREATE TABLE 'execution_search_config'(k PRIMARY KEY, v) WITHOUT ROWID;
 
 CREATE TABLE 'execution_search_content'(id INTEGER PRIMARY KEY, c0, c1);

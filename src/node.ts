@@ -15,7 +15,7 @@ import { Queue } from './queue/queue.js';
 import { openBlobStore } from './store/blobs/open-blobs.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
-import { idsOf, WorkflowEngine } from './workflow/engine.js';
+import { idsOf, SEARCH_INDEX_EVERY_MS, WorkflowEngine } from './workflow/engine.js';
 
 /** A running Cosmos node: store, queue (with maintenance), function runtime, workflow engine, HTTP edge. */
 export interface CosmosNode {
@@ -128,6 +128,12 @@ export async function startNode(input: CosmosOptionsInput = {}): Promise<CosmosN
           name: 'workflow-recovery',
           everyMs: Math.max(100, Math.floor((options.engine.leaseMs ?? 30_000) / 3)),
           run: () => engine.recoverLapsed(),
+        },
+        {
+          // Search rows that commits appended, moved into the trigram index off the commit path.
+          name: 'search-index',
+          everyMs: SEARCH_INDEX_EVERY_MS,
+          run: () => engine.indexSearch(),
         },
         {
           name: 'node-registry',

@@ -184,6 +184,12 @@ export interface ExecutionFilter {
 export interface WorkflowStore {
   /** Each step commits or conflicts alone; steps given together share one commit where the store can. */
   commitSteps(steps: StepWrite[], now: number): Promise<StepOutcome[]>;
+  /**
+   * Moves up to `limit` of the oldest search rows from the backlog, where commits append them, into the
+   * trigram index; returns how many it moved. Searches read the backlog too, so this only keeps them fast.
+   * Safe to run on several nodes at once (the search-index duty runs it on one).
+   */
+  indexSearch(limit: number): Promise<number>;
   /** Extends `owner`'s hold on executions it still owns. */
   renewOwnership(ids: string[], owner: string, until: number): Promise<void>;
   /**

@@ -28,8 +28,9 @@ export interface WorkflowEngineOptions {
   /** Longest a step waits to share a commit with the steps of local invocations still running (default 10 ms). */
   holdMs?: number;
   /**
-   * Look for executions whose owner stopped renewing, on this engine's own timer (default true). A cluster
-   * node turns it off and runs `recoverLapsed` as a duty instead, on one node at a time.
+   * Look for executions whose owner stopped renewing, and move search rows into the index, on this engine's
+   * own timers (default true). A cluster node turns it off and runs `recoverLapsed` and `indexSearch` as
+   * duties instead, each on one node at a time.
    */
   sweep?: boolean;
   /**
@@ -83,6 +84,7 @@ export class WorkflowEngine {
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
   private keeper: NodeJS.Timeout | undefined;
+  private indexer: NodeJS.Timeout | undefined;
   private inHand = 0;
   private readonly roomWaiters: (() => void)[] = [];
 
@@ -155,6 +157,10 @@ export class WorkflowEngine {
       Math.max(100, this.o.leaseMs / 3),
     );
     this.keeper.unref();
+    if (this.o.sweep) {
+      this.indexer = setInterval(() => void this.indexSearch().catch(() => undefined), SEARCH_INDEX_EVERY_MS);
+      this.indexer.unref();
+    }
   }
 
   /** Stops taking events, lets commits under way land; invocations running here are given back to the queue. */
@@ -165,6 +171,7 @@ export class WorkflowEngine {
     for (const w of this.roomWaiters.splice(0)) w();
     await this.loop;
     if (this.keeper) clearInterval(this.keeper);
+    if (this.indexer) clearInterval(this.indexer);
     // Invocations running here go back to the queue, so the next node to start takes them at once.
     for (const l of this.live.values())
       if (l.directs.size > 0) {
@@ -911,6 +918,20 @@ export class WorkflowEngine {
   }
 
   /**
+   * Moves the search rows that commits appended since the last round into the search index, in batches,
+   * until the backlog is empty or `maxBatches` moved (a round stays short; the next picks up the rest).
+   */
+  async indexSearch(batch = 2_000, maxBatches = 25): Promise<number> {
+    let moved = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await this.queue.store.workflow.indexSearch(batch);
+      moved += n;
+      if (n < batch) break;
+    }
+    return moved;
+  }
+
+  /**
    * Executions whose owner stopped renewing get a `recover` event: their local invocations go to the queue.
    * This node's own rows count too: it renews only the executions whose invocations it runs.
    */
@@ -928,6 +949,9 @@ export class WorkflowEngine {
     return rows.length;
   }
 }
+
+/** How often an engine that sweeps moves search rows into the index (a cluster node: its duty's period). */
+export const SEARCH_INDEX_EVERY_MS = 1_000;
 
 /** The start of an execution lost to one that already had its id. */
 class StartConflict extends Error {}

@@ -126,7 +126,7 @@ describe.runIf(pgUrl)('distributed mode: API/engine nodes and a worker node on P
       .poll(async () => (await nodesOf(urls.get('api-a')!)).flatMap((n) => n.duties).sort(), {
         timeout: 10_000,
       })
-      .toEqual(['node-registry', 'queue-maintenance', 'workflow-recovery']);
+      .toEqual(['node-registry', 'queue-maintenance', 'search-index', 'workflow-recovery']);
   });
 
   it('duties move to a surviving node when their holder is killed, and the dead node shows as lost', async () => {
@@ -150,7 +150,7 @@ describe.runIf(pgUrl)('distributed mode: API/engine nodes and a worker node on P
         },
         { timeout: 20_000, interval: 200 },
       )
-      .toEqual({ dead: 'lost', duties: ['node-registry', 'queue-maintenance', 'workflow-recovery'] });
+      .toEqual({ dead: 'lost', duties: ['node-registry', 'queue-maintenance', 'search-index', 'workflow-recovery'] });
     // Bring it back for the next test, as its supervisor would.
     if (holder.name === 'worker-1')
       await waitForLine(startWorker('worker-1'), /^cosmos worker: running/, 0, 60_000);

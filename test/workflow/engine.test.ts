@@ -568,6 +568,42 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
     expect(x.output).toBe(1);
   });
 
+  it('moves the search rows of its commits into the index on its own timer', async () => {
+    const indexSearch = vi.spyOn(store.workflow, 'indexSearch');
+    const engine = await node();
+    await engine.register(
+      'w.findable',
+      rules<{ title: string }, { asked: boolean }>({
+        initial: () => ({ asked: false }),
+        rules: [
+          rule('ask', {
+            match: (s) => !s.asked,
+            action: (s, ctx) => {
+              s.asked = true;
+              ctx.invoke('echo', 'done');
+            },
+            reaction: (_s, r, ctx) => ctx.complete(r.output),
+          }),
+        ],
+      }),
+    );
+    await engine.start();
+    const { id } = await engine.execute('w.findable', { title: 'needle in a haystack' });
+    await engine.wait(id, 10_000);
+    // Found at once (from the backlog), then moved by the engine's timer within about a second.
+    expect((await store.workflow.listExecutions({ limit: 10, q: 'needle' })).map((r) => r.id)).toEqual([id]);
+    await vi.waitFor(
+      async () => {
+        const moved = await Promise.all(indexSearch.mock.results.map((r) => r.value as Promise<number>));
+        expect(moved.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+      },
+      { timeout: 5_000, interval: 100 },
+    );
+    expect(await store.workflow.indexSearch(100)).toBe(0);
+    expect((await store.workflow.listExecutions({ limit: 10, q: 'needle' })).map((r) => r.id)).toEqual([id]);
+    indexSearch.mockRestore();
+  });
+
   it('gives a reaction the files a file-I/O function wrote, as blob references', async () => {
     const blobs = await openBlobStore(store, { dir: join(dir, 'blobs') });
     const runtime = new FunctionRuntime(queue, {

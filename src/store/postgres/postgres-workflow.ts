@@ -121,6 +121,10 @@ export class PostgresWorkflowStore implements WorkflowStore {
     await this.lanes.query({ name: sql.name, text: sql.text, values });
   }
 
+  async indexSearch(limit: number): Promise<number> {
+    return (await this.run<{ n: number }>('indexSearch', [limit]))[0]?.n ?? 0;
+  }
+
   async renewOwnership(ids: string[], owner: string, until: number): Promise<void> {
     await this.run('renewOwnership', [ids, owner, until]);
   }

@@ -326,6 +326,14 @@ export const pgWorkflowQueries = {
     SELECT id, version FROM executions WHERE workflow = $1 AND status = 'running' AND version <> $2`,
   trace: `SELECT * FROM execution_events WHERE execution_id = $1 ORDER BY id`,
   renewOwnership: `UPDATE executions SET owner_until = $3 WHERE id = ANY($1::text[]) AND owner = $2`,
+  // Rows another node is moving right now are skipped, not waited for: each row moves exactly once.
+  indexSearch: `
+    WITH moved AS (
+      DELETE FROM execution_search_backlog
+      WHERE ctid = ANY(ARRAY(SELECT ctid FROM execution_search_backlog LIMIT $1 FOR UPDATE SKIP LOCKED))
+      RETURNING id, body),
+    ins AS (INSERT INTO execution_search (id, body) SELECT id, body FROM moved RETURNING 1)
+    SELECT count(*)::int AS n FROM ins`,
   lapsedOwnership: `
     SELECT id FROM executions
     WHERE owner IS NOT NULL AND owner_until < $1 AND status = 'running'
@@ -403,7 +411,7 @@ function buildCommitSteps(p: StepParts): string {
       SELECT * FROM json_to_recordset(${next('json')}) AS s(id text, message bigint) ON CONFLICT DO NOTHING)`);
   if (p.search)
     ctes.push(`srch AS (
-      INSERT INTO execution_search (id, body)
+      INSERT INTO execution_search_backlog (id, body)
       SELECT * FROM json_to_recordset(${next('json')}) AS s(id text, body text))`);
   if (p.finished)
     ctes.push(`unsig AS (

@@ -122,7 +122,11 @@ export const sqliteWorkflowQueries = {
     ORDER BY owner_until LIMIT @limit`,
   insertTrace: `
     INSERT INTO execution_events (execution_id, seq, at, events) VALUES (?, ?, ?, ?)`,
-  insertSearch: `INSERT INTO execution_search (id, body) VALUES (?, ?)`,
+  insertSearch: `INSERT INTO execution_search_backlog (id, body) VALUES (?, ?)`,
+  // The backlog's oldest rows up to a count, then moved into the trigram index (searchIndexed).
+  searchBacklogUpTo: `SELECT max(rowid) AS upto FROM (SELECT rowid FROM execution_search_backlog ORDER BY rowid LIMIT ?)`,
+  searchIndex: `INSERT INTO execution_search (id, body) SELECT id, body FROM execution_search_backlog WHERE rowid <= ? ORDER BY rowid`,
+  searchIndexed: `DELETE FROM execution_search_backlog WHERE rowid <= ?`,
   insertSignal: `INSERT INTO applied_signals (execution_id, message_id) VALUES (?, ?)`,
   dropSignals: `DELETE FROM applied_signals WHERE execution_id = ?`,
   signalApplied: `SELECT 1 FROM applied_signals WHERE execution_id = ? AND message_id = ?`,
@@ -175,6 +179,11 @@ export const sqliteClusterQueries = {
  * The executions list with only the filters given, newest first: one statement per combination, so each gets
  * a plan that uses its index (a catch-all `(@x IS NULL OR …)` statement scans the table for every filter).
  */
+/** Ids whose search text matches: the trigram index, and the backlog the search-index duty has yet to move. */
+function searchIn(match: string): string {
+  return `SELECT id FROM execution_search WHERE body ${match} UNION ALL SELECT id FROM execution_search_backlog WHERE body ${match}`;
+}
+
 export function listExecutionsSql(f: ExecutionFilter): { sql: string; params: Record<string, unknown> } {
   const where: string[] = [];
   const params: Record<string, unknown> = { limit: f.limit };
@@ -194,8 +203,8 @@ export function listExecutionsSql(f: ExecutionFilter): { sql: string; params: Re
   if (f.q !== undefined)
     add(
       /[%_\\]/.test(f.q)
-        ? "id IN (SELECT id FROM execution_search WHERE body LIKE @q ESCAPE '\\')"
-        : 'id IN (SELECT id FROM execution_search WHERE body LIKE @q)',
+        ? `id IN (${searchIn("LIKE @q ESCAPE '\\'")})`
+        : `id IN (${searchIn('LIKE @q')})`,
       { q: `%${likeEscape(f.q)}%` },
     );
   const sql = `SELECT * FROM executions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}

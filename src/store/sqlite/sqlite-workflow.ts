@@ -72,6 +72,15 @@ export class SqliteWorkflowStore implements WorkflowStore {
     );
   }
 
+  indexSearch(limit: number): Promise<number> {
+    return this.tx.run(() => {
+      const { upto } = this.s.searchBacklogUpTo.get(limit) as { upto: number | null };
+      if (upto === null) return 0;
+      this.s.searchIndex.run(upto);
+      return this.s.searchIndexed.run(upto).changes;
+    });
+  }
+
   renewOwnership(ids: string[], owner: string, until: number): Promise<void> {
     return this.tx.run(() => {
       for (const id of ids) this.s.renewOwnership.run({ id, owner, until });
