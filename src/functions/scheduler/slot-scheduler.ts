@@ -199,6 +199,8 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
 
   /** Starts the best item that can start now and returns it, or undefined when none can. */
   next(): T | undefined {
+    // The common answer on a node that keeps up, asked after every finish: nothing waits.
+    if (this.tree.waiting() === 0) return undefined;
     const avail = this.tree.availability();
     let best: Entry<T> | undefined;
     const starved: QueueClass<T>[] = [];
@@ -229,6 +231,7 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
    * work rides only while no normal work waits.
    */
   ride(leaderId: string, accept: (item: T) => boolean = () => true): T | undefined {
+    if (this.tree.waiting() === 0) return undefined;
     const leader = this.runningById.get(leaderId);
     if (leader === undefined || leader.rider === true) return undefined;
     let best = this.bestHead(this.normal);
