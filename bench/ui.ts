@@ -122,7 +122,7 @@ async function fill(options: StoreOptions, n: number, progress: Progress): Promi
       if (i % 10_000 === 0) progress.update(`${i}/${n}`);
     }
     // As a node's search-index duty does within a second of the commits: the search rows go into the index.
-    for (let moved = 1; moved > 0; ) moved = await store.workflow.indexSearch(10_000);
+    for (let moved = 1; moved > 0;) moved = await store.workflow.indexSearch(10_000);
   } finally {
     await store.close();
   }

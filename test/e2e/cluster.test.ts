@@ -150,7 +150,10 @@ describe.runIf(pgUrl)('distributed mode: API/engine nodes and a worker node on P
         },
         { timeout: 20_000, interval: 200 },
       )
-      .toEqual({ dead: 'lost', duties: ['node-registry', 'queue-maintenance', 'search-index', 'workflow-recovery'] });
+      .toEqual({
+        dead: 'lost',
+        duties: ['node-registry', 'queue-maintenance', 'search-index', 'workflow-recovery'],
+      });
     // Bring it back for the next test, as its supervisor would.
     if (holder.name === 'worker-1')
       await waitForLine(startWorker('worker-1'), /^cosmos worker: running/, 0, 60_000);

@@ -202,9 +202,7 @@ export function listExecutionsSql(f: ExecutionFilter): { sql: string; params: Re
   // text holding a wildcard character needs one (and scans the search rows, still far smaller than documents).
   if (f.q !== undefined)
     add(
-      /[%_\\]/.test(f.q)
-        ? `id IN (${searchIn("LIKE @q ESCAPE '\\'")})`
-        : `id IN (${searchIn('LIKE @q')})`,
+      /[%_\\]/.test(f.q) ? `id IN (${searchIn("LIKE @q ESCAPE '\\'")})` : `id IN (${searchIn('LIKE @q')})`,
       { q: `%${likeEscape(f.q)}%` },
     );
   const sql = `SELECT * FROM executions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
