@@ -59,7 +59,9 @@ export type FromRunner =
  * A batch's inputs and its answer travel as JSON text. Structured clone walks every item object by object
  * in C++ and costs about four times JSON's encoding: copying batches was most of the node's main thread
  * under a stream of micro-batches. Inputs and outputs are JSON values anyway (queue payloads, results and
- * workflow state are stored as JSON), so the text changes nothing a handler or a caller can see.
+ * workflow state are stored as JSON), so the text changes nothing a handler or a caller can see, but for one
+ * thing: an item that is `undefined` as a whole (an optional input or output) would become null inside the
+ * array. A batch holding one goes, or comes back, by structured clone instead ({t: 'run'} / {t: 'ok'}).
  */
 export const RUN = 0;
 export type CompactRun =

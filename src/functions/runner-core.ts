@@ -84,6 +84,8 @@ export function createRunner(
     if (!options.compact) return send({ t: 'ok', id: req.id, output });
     const us = Math.round((performance.now() - since) * 1000);
     if (!req.batch) return send([req.id, output, us]);
+    // An output that is `undefined` as a whole would come back as null in JSON text: structured clone.
+    if ((output as BatchAnswer).outputs.includes(undefined)) return send({ t: 'ok', id: req.id, output });
     let text: string;
     try {
       text = JSON.stringify(output);

@@ -175,7 +175,10 @@ export class WorkerPool {
     for (const [r, since] of [...this.idleSince]) {
       if (this.runners.length <= this.o.min) return;
       if (this.claimed(r) === 0 && now - since >= this.o.idleMs) {
+        // Out of every map here: remove() on its death finds it gone from `runners` and does nothing.
         this.idleSince.delete(r);
+        this.claims.delete(r);
+        this.up.delete(r);
         this.runners.splice(this.runners.indexOf(r), 1);
         this.stats.retired++;
         this.stats.live = this.runners.length;

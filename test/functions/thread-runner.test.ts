@@ -100,6 +100,19 @@ describe('thread runner', () => {
     expect(out).toEqual({ outputs: [{ n: 2 }, { n: 4 }] });
   });
 
+  it('keeps batch items that are undefined as a whole, in and out (JSON would make them null)', async () => {
+    const r = start();
+    await r.ready;
+    const opts = { timeoutMs: 5_000 };
+    // An input missing altogether reaches the handler as undefined; an output missing altogether comes back so.
+    expect(await r.run(call('optionals', [undefined, 2], { batch: true }), opts)).toStrictEqual({
+      outputs: [0, 4],
+    });
+    expect(await r.run(call('optionals', [0, 3], { batch: true }), opts)).toStrictEqual({
+      outputs: [undefined, 6],
+    });
+  });
+
   it('fails a batch whose inputs or outputs JSON cannot carry, and the thread lives on', async () => {
     const r = start();
     await r.ready;

@@ -110,7 +110,9 @@ export class ThreadRunner implements Runner {
         reject,
         deadline,
       });
-      if (input.files === undefined) {
+      // JSON would turn a batch item that is `undefined` as a whole (an optional input) into null: such a
+      // batch goes by structured clone, as a run with files does.
+      if (input.files === undefined && !(input.batch && (input.input as unknown[]).includes(undefined))) {
         let run: CompactRun;
         if (input.batch) {
           let text: string;

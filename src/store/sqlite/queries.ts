@@ -175,15 +175,15 @@ export const sqliteClusterQueries = {
   pruneNodes: `DELETE FROM nodes WHERE heartbeat_at < ?`,
 } as const;
 
-/**
- * The executions list with only the filters given, newest first: one statement per combination, so each gets
- * a plan that uses its index (a catch-all `(@x IS NULL OR …)` statement scans the table for every filter).
- */
 /** Ids whose search text matches: the trigram index, and the backlog the search-index duty has yet to move. */
 function searchIn(match: string): string {
   return `SELECT id FROM execution_search WHERE body ${match} UNION ALL SELECT id FROM execution_search_backlog WHERE body ${match}`;
 }
 
+/**
+ * The executions list with only the filters given, newest first: one statement per combination, so each gets
+ * a plan that uses its index (a catch-all `(@x IS NULL OR …)` statement scans the table for every filter).
+ */
 export function listExecutionsSql(f: ExecutionFilter): { sql: string; params: Record<string, unknown> } {
   const where: string[] = [];
   const params: Record<string, unknown> = { limit: f.limit };
