@@ -175,13 +175,9 @@ export class WorkerPool {
     for (const [r, since] of [...this.idleSince]) {
       if (this.runners.length <= this.o.min) return;
       if (this.claimed(r) === 0 && now - since >= this.o.idleMs) {
-        // Out of every map here: remove() on its death finds it gone from `runners` and does nothing.
-        this.idleSince.delete(r);
-        this.claims.delete(r);
-        this.up.delete(r);
-        this.runners.splice(this.runners.indexOf(r), 1);
+        // Out of the pool before it closes: remove() on its death then finds it gone and does nothing.
+        this.remove(r);
         this.stats.retired++;
-        this.stats.live = this.runners.length;
         void r.close();
       }
     }

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FunctionRuntime } from '../../src/functions/runtime.js';
 import { Queue } from '../../src/queue/queue.js';
-import type { Store } from '../../src/store/store.js';
+import type { ExecutionRow, Store } from '../../src/store/store.js';
 import { rule, rules } from '../../src/workflow/define.js';
 import { WorkflowEngine, type WorkflowEngineOptions } from '../../src/workflow/engine.js';
 import { newExecution, step } from '../../src/workflow/evaluate.js';
@@ -62,6 +62,31 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
     nodes.push({ engine, runtime });
     await runtime.start();
     return engine;
+  }
+
+  /**
+   * A commit another node made: the execution's row as given and, when it asked for one, the invocation on its
+   * function's queue, answered to the events queue as the engine asks.
+   */
+  async function commitElsewhere(
+    row: ExecutionRow,
+    ask?: { fn: string; input: unknown; pid: string; key?: string },
+  ): Promise<void> {
+    let enqueue: Awaited<ReturnType<Queue['outbox']>> = [];
+    if (ask) {
+      const msg = nodes[0]!.runtime.invocationMessage(ask.fn, ask.input, {
+        ...(ask.key !== undefined && { key: ask.key }),
+        replyTo: EVENTS_QUEUE,
+        replyKey: row.id,
+        tag: { x: row.id, pid: ask.pid },
+      })!;
+      enqueue = await queue.outbox([
+        { queue: msg.queue, payload: msg.payload, priority: 1, idempotencyKey: `${row.id}:${ask.pid}` },
+      ]);
+    }
+    expect(
+      await store.workflow.commitSteps([{ row, trace: null, enqueue, signals: [] }], row.updatedAt),
+    ).toEqual([{ ok: true }]);
   }
 
   for (const direct of [true, false])
@@ -378,42 +403,24 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
     const doc = started.execution;
     const [local, queued] = started.effects.map((e) => (e.kind === 'invoke' ? e : undefined));
     doc.outstanding[local!.pid] = { ...doc.outstanding[local!.pid]!, local: { input: 'a', priority: 1 } };
-    const runtime = nodes[0]!.runtime;
-    const msg = runtime.invocationMessage('echo', 'b', {
-      key: 'b',
-      replyTo: EVENTS_QUEUE,
-      replyKey: 'orphan',
-      tag: { x: 'orphan', pid: queued!.pid },
-    })!;
-    const enqueue = await queue.outbox([
-      { queue: msg.queue, payload: msg.payload, priority: 1, idempotencyKey: `orphan:${queued!.pid}` },
-    ]);
-    const [out] = await store.workflow.commitSteps(
-      [
-        {
-          row: {
-            id: 'orphan',
-            workflow: 'w.pair',
-            version,
-            status: 'running',
-            priority: 1,
-            parentId: null,
-            seq: 1,
-            doc: JSON.stringify(doc),
-            createdAt: now,
-            updatedAt: now,
-            finishedAt: null,
-            owner: 'a-node-that-died',
-            ownerUntil: now + 1_000,
-          },
-          trace: null,
-          enqueue,
-          signals: [],
-        },
-      ],
-      now,
+    await commitElsewhere(
+      {
+        id: 'orphan',
+        workflow: 'w.pair',
+        version,
+        status: 'running',
+        priority: 1,
+        parentId: null,
+        seq: 1,
+        doc: JSON.stringify(doc),
+        createdAt: now,
+        updatedAt: now,
+        finishedAt: null,
+        owner: 'a-node-that-died',
+        ownerUntil: now + 1_000,
+      },
+      { fn: 'echo', input: 'b', pid: queued!.pid, key: 'b' },
     );
-    expect(out).toEqual({ ok: true });
     await engine.start();
     const x = await engine.wait('orphan', 10_000);
     expect(x.status).toBe('succeeded');
@@ -466,12 +473,7 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
       now,
     );
     const firstPid = (first.effects[0] as { pid: string }).pid;
-    expect(
-      await store.workflow.commitSteps(
-        [{ row: row(1, first.execution), trace: null, enqueue: [], signals: [] }],
-        now,
-      ),
-    ).toEqual([{ ok: true }]);
+    await commitElsewhere(row(1, first.execution));
     await engine.start();
 
     // An answer for a request the execution no longer has: this node reads the execution and changes nothing.
@@ -491,21 +493,7 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
     // Another node applies the first answer (seq 2) and its reaction asks for the second invocation.
     const second = step(chain, first.execution, { kind: 'result', pid: firstPid, ok: true, output: 1 }, now);
     const secondPid = (second.effects[0] as { pid: string }).pid;
-    const msg = nodes[0]!.runtime.invocationMessage('echo', 2, {
-      key: 'n2',
-      replyTo: EVENTS_QUEUE,
-      replyKey: 'moved',
-      tag: { x: 'moved', pid: secondPid },
-    })!;
-    const enqueue = await queue.outbox([
-      { queue: msg.queue, payload: msg.payload, priority: 1, idempotencyKey: `moved:${secondPid}` },
-    ]);
-    expect(
-      await store.workflow.commitSteps(
-        [{ row: row(2, second.execution), trace: null, enqueue, signals: [] }],
-        now,
-      ),
-    ).toEqual([{ ok: true }]);
+    await commitElsewhere(row(2, second.execution), { fn: 'echo', input: 2, pid: secondPid, key: 'n2' });
 
     // This node's function runtime answers the second invocation, and this node's engine applies it.
     const x = await engine.wait('moved', 10_000);
@@ -550,18 +538,10 @@ describe.each(storeKinds)('workflow engine on $name', (kind) => {
     const now = Date.now();
     const moved = step(wf, doc, { kind: 'signal', name: 'note', payload: null }, now);
     const pid = (moved.effects.find((e) => e.kind === 'invoke') as { pid: string }).pid;
-    const msg = nodes[0]!.runtime.invocationMessage('echo', 1, {
-      replyTo: EVENTS_QUEUE,
-      replyKey: id,
-      tag: { x: id, pid },
-    })!;
-    const enqueue = await queue.outbox([
-      { queue: msg.queue, payload: msg.payload, priority: 1, idempotencyKey: `${id}:${pid}` },
-    ]);
-    const write = { ...row!, seq: row!.seq + 1, doc: JSON.stringify(moved.execution) };
-    expect(
-      await store.workflow.commitSteps([{ row: write, trace: null, enqueue, signals: [] }], now),
-    ).toEqual([{ ok: true }]);
+    await commitElsewhere(
+      { ...row!, seq: row!.seq + 1, doc: JSON.stringify(moved.execution) },
+      { fn: 'echo', input: 1, pid },
+    );
 
     const x = await engine.wait(id, 10_000);
     expect(x.status).toBe('succeeded');
