@@ -153,6 +153,29 @@ describe('PoolTree availability', () => {
     expect(availOf(t)).toEqual({ media: 4, thumbs: 6, encode: 4, batch: 2 });
   });
 
+  it('freeWhileNothingWaits agrees with availability() whenever nothing waits', () => {
+    const t = new PoolTree(6, [
+      { name: 'a', reserved: 2, max: 4 },
+      { name: 'a1', parent: 'a', reserved: 1 },
+      { name: 'b', max: 3 },
+    ]);
+    const pools = ['a', 'a1', 'b'].map((n) => t.id(n) as number);
+    const agree = (): void => {
+      const avail = t.availability();
+      for (const id of [0, ...pools]) expect(t.freeWhileNothingWaits(id)).toBe(avail[id]);
+    };
+    agree();
+    const a1 = t.id('a1') as number;
+    const b = t.id('b') as number;
+    t.addRunning(a1, 2, true, 1);
+    agree();
+    t.addRunning(b, 3, false, 1);
+    agree();
+    t.addRunning(a1, 1, true, 1);
+    agree();
+    expect(t.freeWhileNothingWaits(a1)).toBe(0);
+  });
+
   it('availabilityIf answers as if more were running, and leaves the counters untouched', () => {
     const t = tree();
     const batch = t.id('batch') as number;

@@ -155,6 +155,18 @@ export class PoolTree {
   }
 
   /**
+   * What availability() says of pool `id` while nothing waits anywhere on the node: no reservation is held
+   * then, so it is the least room left on the way up to the root. O(depth) and allocates nothing, where
+   * availability() is O(pools) and builds two arrays.
+   */
+  freeWhileNothingWaits(id: number): number {
+    let free = Infinity;
+    for (let p = id; p !== -1; p = this.parents[p] as number)
+      free = Math.min(free, (this.maxes[p] as number) - (this.used[p] as number));
+    return free;
+  }
+
+  /**
    * availability() as it would be with `slots` more running in pool `id` as opportunistic work (which holds
    * no reservation): lets the scheduler ask whether an opportunistic start would take anything from
    * waiting normal work.

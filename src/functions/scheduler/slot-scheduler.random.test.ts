@@ -142,6 +142,10 @@ interface Coverage {
   limitBlockedSkipped: number;
   reservationChecks: number;
   borrowed: number;
+  /** Items startNow() started, with nothing else waiting. */
+  startedNow: number;
+  /** Items startNow() refused while nothing else waited (no room, or a limit). */
+  refusedNow: number;
 }
 
 function run(seed: number, steps: number): Coverage {
@@ -156,6 +160,8 @@ function run(seed: number, steps: number): Coverage {
     opportunisticYielded: 0,
     limitBlockedSkipped: 0,
     reservationChecks: 0,
+    startedNow: 0,
+    refusedNow: 0,
     borrowed: 0,
   };
   const setLimit = (fn: string, limit: FunctionLimit): void => {
@@ -250,8 +256,21 @@ function run(seed: number, steps: number): Coverage {
         ...(fn !== undefined && { fn }),
         ...(key !== undefined && { key }),
       };
-      s.submit(item);
-      m.waiting.push({ item, seq: seq++, slots: item.slots ?? 1, opp: item.opportunistic === true });
+      const live: Live = { item, seq: seq++, slots: item.slots ?? 1, opp: item.opportunistic === true };
+      m.waiting.push(live);
+      // startNow must start exactly what submit() then next() would: the item, when it is all that waits
+      // and it may start; otherwise nothing, and the item is submitted as usual.
+      if (rand() < 0.5) {
+        const expected = m.waiting.length === 1 ? m.expected() : undefined;
+        const started = s.startNow(item);
+        expect(started).toBe(expected?.item === item);
+        if (!started && m.waiting.length === 1) cov.refusedNow++;
+        if (started) {
+          m.waiting.pop();
+          m.running.push(live);
+          cov.startedNow++;
+        } else s.submit(item);
+      } else s.submit(item);
     } else if (r < 0.62 && m.running.length > 0) {
       const l = pick(m.running);
       expect(s.finish(l.item.id)).toBe(l.item);
@@ -290,6 +309,8 @@ describe('SlotScheduler: randomized against a brute-force model', () => {
       expect(cov.limitBlockedSkipped).toBeGreaterThan(50);
       expect(cov.reservationChecks).toBeGreaterThan(100);
       expect(cov.borrowed).toBeGreaterThan(1_000);
+      expect(cov.startedNow).toBeGreaterThan(30);
+      expect(cov.refusedNow).toBeGreaterThan(0);
     });
   }
 });

@@ -261,6 +261,51 @@ describe('SlotScheduler: riders', () => {
   });
 });
 
+describe('SlotScheduler: startNow, the path of a node that keeps up', () => {
+  it('starts an item at once when nothing waits and it fits, as submit and next would', () => {
+    const s = single(2);
+    expect(s.startNow({ id: 'a', pool: 'p', priority: 5 })).toBe(true);
+    expect(s.startNow({ id: 'b', pool: 'p', priority: 5, opportunistic: true })).toBe(true);
+    expect(s.snapshot()).toMatchObject({ running: 2, runningItems: 2, waiting: 0 });
+    expect(s.finish('a').id).toBe('a');
+    expect(s.running()).toBe(1);
+  });
+
+  it('refuses, changing nothing, while anything waits, when the pool is full, or when a limit is reached', () => {
+    const s = new SlotScheduler({ capacity: 3, pools: [{ name: 'p' }, { name: 'small', max: 1 }] });
+    expect(s.startNow({ id: 'x', pool: 'small', priority: 1 })).toBe(true);
+    // The pool's max, not the node's free slots, is what stops this one.
+    expect(s.startNow({ id: 'y', pool: 'small', priority: 0 })).toBe(false);
+    expect(s.snapshot()).toMatchObject({ running: 1, waiting: 0 });
+    s.submit({ id: 'y', pool: 'small', priority: 0 });
+    // Something waits (y): even an item that would fit goes through the queue, behind better work.
+    expect(s.startNow({ id: 'z', pool: 'p', priority: 9 })).toBe(false);
+    s.finish('x');
+    expect(s.next()?.id).toBe('y');
+
+    s.setLimit('f', { max: 1, perKey: 1 });
+    expect(s.startNow({ id: 'f1', pool: 'p', priority: 1, fn: 'f', key: 'k' })).toBe(true);
+    expect(s.startNow({ id: 'f2', pool: 'p', priority: 1, fn: 'f', key: 'other' })).toBe(false);
+    s.setLimit('f', { perKey: 1 });
+    expect(s.startNow({ id: 'f3', pool: 'p', priority: 1, fn: 'f', key: 'k' })).toBe(false);
+    expect(s.startNow({ id: 'f4', pool: 'p', priority: 1, fn: 'f', key: 'other' })).toBe(true);
+    expect(s.snapshot()).toMatchObject({ running: 3, waiting: 0 });
+  });
+
+  it('rejects a bad item exactly as submit does', () => {
+    const s = single(2);
+    expect(s.startNow({ id: 'a', pool: 'p', priority: 1 })).toBe(true);
+    expect(errorOf(() => s.startNow({ id: 'a', pool: 'p', priority: 1 })).message).toMatch(
+      /already waiting or running/,
+    );
+    expect(errorOf(() => s.startNow({ id: 'b', pool: 'nope', priority: 1 })).message).toMatch(/unknown pool/);
+    expect(errorOf(() => s.startNow({ id: 'c', pool: 'p', priority: 1, slots: 3 })).message).toMatch(
+      /slots must be/,
+    );
+    expect(s.snapshot()).toMatchObject({ running: 1, waiting: 0 });
+  });
+});
+
 describe('SlotScheduler: API', () => {
   it('cancels only waiting items, and a canceled item never starts', () => {
     const s = single(1);

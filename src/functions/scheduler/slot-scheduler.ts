@@ -143,32 +143,9 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
   }
 
   submit(item: T): void {
-    const pool = this.poolId(item.pool);
-    const slots = item.slots ?? 1;
-    if (typeof item.id !== 'string' || item.id === '')
-      throw new InvalidArgumentError('item id must be a non-empty string');
-    if (this.waitingById.has(item.id) || this.runningById.has(item.id))
-      throw new InvalidArgumentError(`item "${item.id}" is already waiting or running`, { id: item.id });
-    if (!Number.isFinite(item.priority))
-      throw new InvalidArgumentError(`item "${item.id}": priority must be a finite number`, { id: item.id });
-    if (!Number.isInteger(slots) || slots < 1 || slots > this.tree.bound(pool))
-      throw new InvalidArgumentError(
-        `item "${item.id}": slots must be an integer from 1 to ${this.tree.bound(pool)} (the most pool "${item.pool}" can run), got ${String(slots)}`,
-        { id: item.id, pool: item.pool },
-      );
+    const { pool, slots } = this.checked(item);
     const opportunistic = item.opportunistic === true;
-    const entry: Entry<T> = {
-      item,
-      pool,
-      slots,
-      opportunistic,
-      priority: item.priority,
-      seq: this.seq++,
-      fn: item.fn,
-      key: item.key,
-      lane: undefined,
-      heapIndex: -1,
-    };
+    const entry = this.entryOf(item, pool, slots);
     const classes = opportunistic ? this.opportunistic : this.normal;
     const className = `${pool}/${slots}`;
     let cls = classes.get(className);
@@ -183,6 +160,58 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
     this.refreshKeyLane(lane);
     this.waitingById.set(item.id, entry);
     this.tree.addWaiting(pool, !opportunistic, 1);
+  }
+
+  /**
+   * Starts `item` at once if nothing waits on the node and it may start: exactly what submit() and then
+   * next() would do (with nothing else waiting, next() starts it whenever it fits and its limits allow),
+   * without building the lanes it would wait in. The path of every invocation on a node that keeps up.
+   * Returns false, having changed nothing, when the caller must submit() it instead.
+   */
+  startNow(item: T): boolean {
+    if (this.tree.waiting() !== 0) return false;
+    const { pool, slots } = this.checked(item);
+    if (
+      slots > this.tree.freeWhileNothingWaits(pool) ||
+      this.fnBlocked(item.fn) ||
+      this.keyBlocked(item.fn, item.key)
+    )
+      return false;
+    this.markRunning(this.entryOf(item, pool, slots));
+    return true;
+  }
+
+  private entryOf(item: T, pool: number, slots: number): Entry<T> {
+    return {
+      item,
+      pool,
+      slots,
+      opportunistic: item.opportunistic === true,
+      priority: item.priority,
+      seq: this.seq++,
+      fn: item.fn,
+      key: item.key,
+      lane: undefined,
+      heapIndex: -1,
+    };
+  }
+
+  /** The item's pool id and slots, or an InvalidArgumentError saying what is wrong with it. */
+  private checked(item: T): { pool: number; slots: number } {
+    const pool = this.poolId(item.pool);
+    const slots = item.slots ?? 1;
+    if (typeof item.id !== 'string' || item.id === '')
+      throw new InvalidArgumentError('item id must be a non-empty string');
+    if (this.waitingById.has(item.id) || this.runningById.has(item.id))
+      throw new InvalidArgumentError(`item "${item.id}" is already waiting or running`, { id: item.id });
+    if (!Number.isFinite(item.priority))
+      throw new InvalidArgumentError(`item "${item.id}": priority must be a finite number`, { id: item.id });
+    if (!Number.isInteger(slots) || slots < 1 || slots > this.tree.bound(pool))
+      throw new InvalidArgumentError(
+        `item "${item.id}": slots must be an integer from 1 to ${this.tree.bound(pool)} (the most pool "${item.pool}" can run), got ${String(slots)}`,
+        { id: item.id, pool: item.pool },
+      );
+    return { pool, slots };
   }
 
   /** Withdraws a waiting item; false when it is not waiting (unknown, or already running). */
@@ -391,8 +420,12 @@ export class SlotScheduler<T extends SchedulerItem = SchedulerItem> {
     this.refreshKeyLane(lane);
     entry.lane = undefined;
     this.waitingById.delete(entry.item.id);
-    this.runningById.set(entry.item.id, entry);
     this.tree.addWaiting(entry.pool, !entry.opportunistic, -1);
+    return this.markRunning(entry);
+  }
+
+  private markRunning(entry: Entry<T>): T {
+    this.runningById.set(entry.item.id, entry);
     this.tree.addRunning(entry.pool, entry.rider === true ? 0 : entry.slots, !entry.opportunistic, 1);
     const { fn, key } = entry;
     if (fn !== undefined) {
