@@ -43,6 +43,7 @@ interface Convoy {
 const QUICK_US = 1_000;
 /** Most riders behind one leader: bounds how long a convoy holds its thread. */
 const MAX_RIDERS = 31;
+const NO_RIDERS: string[] = [];
 
 /**
  * From a job to its answer on this node: the slot scheduler decides when it starts, its worker pool which
@@ -63,8 +64,11 @@ export class Dispatcher {
 
   run(job: DispatchJob): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
-      this.entries.set(job.id, { job, resolve, reject });
-      // A job is a scheduler item as it is: no copy per dispatch.
+      const e: Entry = { job, resolve, reject };
+      this.entries.set(job.id, e);
+      // A job is a scheduler item as it is: no copy per dispatch. On a node that keeps up nothing waits, so
+      // the job starts without queueing (and without riders: there is nothing to take).
+      if (this.scheduler.startNow(job)) return this.start(job.id, e, NO_RIDERS);
       this.scheduler.submit(job);
       this.pump();
     });
@@ -103,7 +107,7 @@ export class Dispatcher {
           if (!r) break;
           riders.push(r.id);
         }
-      this.start(item.id, riders);
+      this.start(item.id, e, riders);
     }
   }
 
@@ -132,45 +136,52 @@ export class Dispatcher {
     return t;
   }
 
-  // Plain callbacks rather than async functions: each promise layer on this path costs a measurable share of
-  // a warm round trip (about 40 µs in all).
-  private start(id: string, riders: string[] = []): void {
-    const e = this.entries.get(id)!;
-    const fail = (err: unknown): void => {
-      this.settle(id, e, undefined, false, err);
-      for (const r of riders) this.settle(r, this.entries.get(r)!, undefined, false, err);
-    };
+  // Plain callbacks rather than async functions, and no closures on the path of a ready runner: each promise
+  // layer and allocation here is paid on every warm round trip, with caches that went cold while the thread
+  // waited for the worker.
+  private start(id: string, e: Entry, riders: string[]): void {
     let got: Runner | Promise<Runner>;
     try {
       got = e.job.workers.acquire();
     } catch (err) {
-      return fail(err);
+      return this.failStart(id, e, riders, err);
     }
-    const go = (runner: Runner): void => {
-      if (riders.length > 0) {
-        const convoy: Convoy = { leader: id, runner, left: riders.length + 1 };
-        e.convoy = convoy;
-        for (const r of riders) this.entries.get(r)!.convoy = convoy;
-      }
-      this.launch(id, e, runner);
-      for (const r of riders) this.launch(r, this.entries.get(r)!, runner);
-    };
-    if (got instanceof Promise) got.then(go, fail);
-    else go(got);
+    if (got instanceof Promise)
+      got.then(
+        (runner) => this.go(id, e, riders, runner),
+        (err: unknown) => this.failStart(id, e, riders, err),
+      );
+    else this.go(id, e, riders, got);
   }
 
-  private launch(id: string, e: Entry, runner: Runner): void {
+  private failStart(id: string, e: Entry, riders: string[], err: unknown): void {
+    this.settle(id, e, undefined, false, err);
+    for (const r of riders) this.settle(r, this.entries.get(r)!, undefined, false, err);
+  }
+
+  private go(id: string, e: Entry, riders: string[], runner: Runner): void {
+    if (riders.length > 0) {
+      const convoy: Convoy = { leader: id, runner, left: riders.length + 1 };
+      e.convoy = convoy;
+      for (const r of riders) this.entries.get(r)!.convoy = convoy;
+    }
+    this.launch(e, runner);
+    for (const r of riders) this.launch(this.entries.get(r)!, runner);
+  }
+
+  private launch(e: Entry, runner: Runner): void {
     e.runner = runner;
     e.job.onStart?.(runner);
     const { timeoutMs, onLog, fn } = e.job;
     const options: RunOptions = { timeoutMs };
     if (onLog) options.onLog = onLog;
     if (fn !== undefined) options.onTimed = this.timerOf(fn);
-    runner.run(e.job.input, options).then(
-      (output) => this.settle(id, e, runner, true, output),
-      (err: unknown) => this.settle(id, e, runner, false, err),
-    );
+    runner.send(e.job.input, options, this.done, e);
   }
+
+  /** The outcome of a launched job (one function for every run: no closures per dispatch). */
+  private readonly done = (e: Entry, ok: boolean, value: unknown): void =>
+    this.settle(e.job.id, e, e.runner, ok, value);
 
   /**
    * Frees the slot before the caller hears back, so its next job finds the slot free. In a convoy, a rider

@@ -13,6 +13,7 @@ class StubRunner implements Runner {
   run(_input: RunInput): Promise<unknown> {
     return Promise.resolve(undefined);
   }
+  send(): void {}
   cancel(): void {}
   onDeath(l: (reason: string) => void): void {
     this.listeners.push(l);

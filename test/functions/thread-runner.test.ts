@@ -47,6 +47,34 @@ describe('thread runner', () => {
     expect(r.dead).toBe(false);
   });
 
+  it('send() reports each outcome once to its callback with its token; a dead runner reports on a later tick', async () => {
+    const r = start();
+    await r.ready;
+    const outcomes: [string, boolean, unknown][] = [];
+    const got = new Promise<void>((resolve) => {
+      const done = (token: string, ok: boolean, value: unknown): void => {
+        outcomes.push([token, ok, value]);
+        if (outcomes.length === 2) resolve();
+      };
+      r.send(call('echo', { n: 1 }), { timeoutMs: 5_000 }, done, 'good');
+      r.send(call('echo', { n: 'x' }), { timeoutMs: 5_000 }, done, 'bad');
+    });
+    await got;
+    expect(outcomes.map(([t, ok]) => [t, ok]).sort()).toEqual([
+      ['bad', false],
+      ['good', true],
+    ]);
+    expect(outcomes.find(([t]) => t === 'good')?.[2]).toEqual({ n: 1 });
+    expect(outcomes.find(([t]) => t === 'bad')?.[2]).toMatchObject({ failure: 'input' });
+
+    await r.close();
+    let reported: unknown;
+    r.send(call('echo', { n: 2 }), { timeoutMs: 5_000 }, (_t, ok, value) => (reported = { ok, value }), 0);
+    expect(reported).toBeUndefined();
+    await Promise.resolve();
+    expect(reported).toMatchObject({ ok: false, value: { failure: 'worker_crash' } });
+  });
+
   it('kills a CPU loop at its timeout and classifies it; runs sharing the thread fail as collateral', async () => {
     const r = start();
     await r.ready;

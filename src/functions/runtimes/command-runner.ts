@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FunctionFailure } from '../failure.js';
 import { runCommand, type CommandDefinition } from './command.js';
-import type { RunInput, RunOptions, Runner } from './runner.js';
+import { sendThroughRun, type RunDone, type RunInput, type RunOptions, type Runner } from './runner.js';
 
 /**
  * Runs `command` functions: each run is its own process (started by runCommand, without a shell), so this
@@ -46,6 +46,10 @@ export class CommandRunner implements Runner {
       this.running.delete(input.invocationId);
       if (scratch) await rm(scratch, { recursive: true, force: true });
     }
+  }
+
+  send<T>(input: RunInput, options: RunOptions, done: RunDone<T>, token: T): void {
+    sendThroughRun(this, input, options, done, token);
   }
 
   cancel(invocationId: string): void {

@@ -4,7 +4,14 @@ import { InvalidArgumentError } from '../../errors.js';
 import { runnerEntry } from '../bundler.js';
 import { FunctionFailure, type FailureClass, type SerializedError } from '../failure.js';
 import type { FromRunner, LogLevel, ToRunner } from '../protocol.js';
-import type { RunInput, RunOptions, PendingRun, Runner } from './runner.js';
+import {
+  sendThroughRun,
+  type PendingRun,
+  type RunDone,
+  type RunInput,
+  type RunOptions,
+  type Runner,
+} from './runner.js';
 
 export interface SandboxOptions {
   /** The function bundle: with the runner entry, the only file the child may read. */
@@ -158,6 +165,10 @@ export class SandboxRunner implements Runner {
     return this.child?.pid;
   }
 
+  send<T>(input: RunInput, options: RunOptions, done: RunDone<T>, token: T): void {
+    sendThroughRun(this, input, options, done, token);
+  }
+
   run(input: RunInput, options: RunOptions): Promise<unknown> {
     const fn = input.ref.name;
     if (this.isDead)
@@ -225,7 +236,7 @@ export class SandboxRunner implements Runner {
         if (isMessage(m) && m.t === 'ready') {
           if (this.started) return;
           this.started = true;
-          for (const queued of this.queue.splice(0)) this.send(queued);
+          for (const queued of this.queue.splice(0)) this.toChild(queued);
           ready();
         } else this.onMessage(m);
       });
@@ -274,11 +285,11 @@ export class SandboxRunner implements Runner {
 
   /** Sends now, or once the child is up: in call order either way, so a cancel never overtakes its run. */
   private post(m: ToRunner): void {
-    if (this.started) this.send(m);
+    if (this.started) this.toChild(m);
     else this.queue.push(m);
   }
 
-  private send(m: ToRunner): void {
+  private toChild(m: ToRunner): void {
     const child = this.child;
     if (!child?.connected) return;
     // A send racing the child's death fails here; the exit that follows settles the runs.

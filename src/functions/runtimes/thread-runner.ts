@@ -12,11 +12,27 @@ import {
   type ManyAnswers,
   type ToRunner,
 } from '../protocol.js';
-import type { RunInput, RunOptions, PendingRun, Runner } from './runner.js';
+import type { RunDone, RunInput, RunOptions, Runner } from './runner.js';
 
-interface InFlight extends PendingRun {
+interface InFlight {
+  fn: string;
+  invocationId: string;
+  options: RunOptions;
   deadline: number;
+  done: RunDone<unknown>;
+  token: unknown;
 }
+
+type Settlers = { resolve: (output: unknown) => void; reject: (e: unknown) => void };
+/**
+ * A failure found while sending is reported on a later tick, as a rejected promise would be: the caller may be
+ * in the middle of starting a convoy.
+ */
+function failLater<T>(done: RunDone<T>, token: T, e: FunctionFailure): void {
+  queueMicrotask(() => done(token, false, e));
+}
+
+const settlePromise: RunDone<Settlers> = (p, ok, value) => (ok ? p.resolve(value) : p.reject(value));
 
 /**
  * A worker thread (SPEC §6: fast, trusted, the default). Its heap is capped at the function shape's memory, so
@@ -52,7 +68,7 @@ export class ThreadRunner implements Runner {
         new Promise<void>((resolve, reject) => {
           if (this.isDead) return reject(new FunctionFailure('platform', 'runner closed before it started'));
           const w = new Worker(entry, {
-            execArgv: [],
+            execArgv: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
             resourceLimits: { maxOldGenerationSizeMb: memoryMb },
           });
           this.worker = w;
@@ -93,57 +109,66 @@ export class ThreadRunner implements Runner {
   }
 
   run(input: RunInput, options: RunOptions): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) =>
+      this.send(input, options, settlePromise, { resolve, reject }),
+    );
+  }
+
+  send<T>(input: RunInput, options: RunOptions, done: RunDone<T>, token: T): void {
     if (this.isDead || !this.worker)
-      return Promise.reject(
+      return failLater(
+        done,
+        token,
         new FunctionFailure('worker_crash', 'the worker is not running', { function: input.ref.name }),
       );
     const id = this.nextId++;
     const fid = this.handleOf(input.ref);
     const deadline = performance.now() + options.timeoutMs;
     if (deadline < this.timerAt) this.armTimer(deadline);
-    return new Promise<unknown>((resolve, reject) => {
-      this.inFlight.set(id, {
-        fn: input.ref.name,
-        invocationId: input.invocationId,
-        options,
-        resolve,
-        reject,
-        deadline,
-      });
-      // JSON would turn a batch item that is `undefined` as a whole (an optional input) into null: such a
-      // batch goes by structured clone, as a run with files does.
-      if (input.files === undefined && !(input.batch && (input.input as unknown[]).includes(undefined))) {
-        let run: CompactRun;
-        if (input.batch) {
-          let text: string;
-          try {
-            text = JSON.stringify(input.input);
-          } catch (e) {
-            this.inFlight.delete(id);
-            return reject(FunctionFailure.fromSerialized(input.ref.name, notJson('input', e)));
-          }
-          run = [RUN, id, fid, text, input.attempt, input.invocationId, true];
-        } else run = [RUN, id, fid, input.input, input.attempt, input.invocationId];
-        // An idle thread gets its run at the end of this synchronous stretch (a microtask: the runs of a
-        // convoy, started together, leave together). A busy one gets what this turn of the event loop gathers
-        // in one message: waking a thread is what costs (most of the main thread's time under load), not the
-        // copy.
-        if (this.outgoing.push(run) === 1)
-          if (this.inFlight.size === 1) queueMicrotask(() => this.flushRuns());
-          else setImmediate(() => this.flushRuns());
-      } else
-        this.worker!.postMessage({
-          t: 'run',
-          id,
-          fid,
-          input: input.input,
-          batch: input.batch,
-          attempt: input.attempt,
-          invocationId: input.invocationId,
-          files: input.files,
-        } satisfies ToRunner);
+    this.inFlight.set(id, {
+      fn: input.ref.name,
+      invocationId: input.invocationId,
+      options,
+      deadline,
+      done: done as RunDone<unknown>,
+      token,
     });
+    // JSON would turn a batch item that is `undefined` as a whole (an optional input) into null: such a
+    // batch goes by structured clone, as a run with files does.
+    if (input.files === undefined && !(input.batch && (input.input as unknown[]).includes(undefined))) {
+      let run: CompactRun;
+      if (input.batch) {
+        let text: string;
+        try {
+          text = JSON.stringify(input.input);
+        } catch (e) {
+          this.inFlight.delete(id);
+          return failLater(done, token, FunctionFailure.fromSerialized(input.ref.name, notJson('input', e)));
+        }
+        run = [RUN, id, fid, text, input.attempt, input.invocationId, true];
+      } else run = [RUN, id, fid, input.input, input.attempt, input.invocationId];
+      // An idle thread gets its run at the end of this synchronous stretch (a microtask: the runs of a
+      // convoy, started together, leave together). A busy one gets what this turn of the event loop gathers
+      // in one message: waking a thread is what costs (most of the main thread's time under load), not the
+      // copy.
+      if (this.outgoing.push(run) === 1)
+        if (this.inFlight.size === 1) queueMicrotask(this.flush);
+        else setImmediate(this.flush);
+    } else
+      this.worker.postMessage({
+        t: 'run',
+        id,
+        fid,
+        input: input.input,
+        batch: input.batch,
+        attempt: input.attempt,
+        invocationId: input.invocationId,
+        files: input.files,
+      } satisfies ToRunner);
   }
+
+  /** flushRuns, bound once: it is queued on every run sent to an idle thread. */
+  private readonly flush = (): void => this.flushRuns();
 
   private flushRuns(): void {
     const runs = this.outgoing;
@@ -212,7 +237,7 @@ export class ThreadRunner implements Runner {
     if (!f) return;
     this.inFlight.delete(id);
     if (handlerUs !== undefined) f.options.onTimed?.(handlerUs);
-    f.resolve(output);
+    f.done(f.token, true, output);
   }
 
   private onMessage(m: FromRunner): void {
@@ -223,8 +248,8 @@ export class ThreadRunner implements Runner {
     else if (m.t === 'log') f.options.onLog?.(m.level, m.msg, m.at);
     else {
       this.inFlight.delete(m.id);
-      if (m.t === 'ok') f.resolve(m.output);
-      else f.reject(FunctionFailure.fromSerialized(f.fn, m.error));
+      if (m.t === 'ok') f.done(f.token, true, m.output);
+      else f.done(f.token, false, FunctionFailure.fromSerialized(f.fn, m.error));
     }
   }
 
@@ -239,13 +264,15 @@ export class ThreadRunner implements Runner {
     if (this.isDead) return;
     this.isDead = true;
     if (this.timer) clearTimeout(this.timer);
-    for (const [id, f] of this.inFlight) {
+    // Emptied first: a run's outcome reaches its caller at once, and the caller may send more (elsewhere).
+    const lost = [...this.inFlight];
+    this.inFlight.clear();
+    for (const [id, f] of lost) {
       // Only the run that timed out is a timeout; the others on this thread were collateral.
       const failure = cause.failure === 'timeout' && id !== cause.culprit ? 'worker_crash' : cause.failure;
       const why = failure === cause.failure ? cause.reason : `its worker was terminated (${cause.reason})`;
-      f.reject(new FunctionFailure(failure, `${f.fn}: ${why}`, { function: f.fn }));
+      f.done(f.token, false, new FunctionFailure(failure, `${f.fn}: ${why}`, { function: f.fn }));
     }
-    this.inFlight.clear();
     for (const l of this.deathListeners) l(cause.reason);
   }
 }
