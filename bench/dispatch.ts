@@ -20,6 +20,7 @@ import { intOption } from './lib/args.js';
 import { Cleanup } from './lib/cleanup.js';
 import { guardRun } from './lib/guard.js';
 import { machineInfo } from './lib/machine.js';
+import { allowedCpus, busiestThread, cannotPin, pinThread, threadTimes } from './lib/affinity.js';
 import { databaseUrl, dropSchema, uniqueSchema } from './lib/pg.js';
 import { Progress } from './lib/progress.js';
 import { Report } from './lib/report.js';
@@ -59,7 +60,7 @@ function parseSettings(argv: string[]): Settings {
   return {
     samples: int(values.samples, 6_000, 'samples'),
     rounds: 6,
-    warmup: 2_000,
+    warmup: 5_000,
     tiny: int(values.tiny, 20_000, 'tiny'),
     durable: int(values.durable, 300, 'durable'),
     postgres: !values['no-postgres'],
@@ -85,7 +86,8 @@ export async function main(argv: string[]): Promise<void> {
   cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
   try {
     const fns = (await bundle(fileURLToPath(new URL('./functions/tiny.ts', import.meta.url)), dir)).path;
-    const latency = await roundTrips(settings, progress, cleanup, fns);
+    const placement = { value: '' };
+    const latency = await roundTrips(settings, progress, cleanup, fns, placement);
     const raw = latency.get('raw worker_threads')!;
     const cosmos = latency.get('Cosmos dispatch')!;
     const piscina = latency.get('piscina')!;
@@ -125,10 +127,11 @@ export async function main(argv: string[]): Promise<void> {
       method: {
         roundTrip:
           'sequential round trips of {n} to one warm worker, after warm-up; systems alternate in rounds so they share the machine',
+        placement: placement.value,
         cosmos:
           'SlotScheduler → WorkerPool → ThreadRunner → worker (input and output validated by zod) → back',
         throughput:
-          'function layer only (the durable queue is the queue benchmark): all invocations submitted at once to the dispatcher, one warm worker per core; batched = micro-batches of 50 gathered for ≤ 5 ms; best of 5 rounds each, after 3 unmeasured rounds of each',
+          'function layer only (the durable queue is the queue benchmark): all invocations submitted at once to the dispatcher, one warm worker per core; batched = micro-batches of 50 gathered for ≤ 5 ms; best of 5 rounds each, after 2 s (and at least 3 rounds) of unmeasured rounds of each',
         e2e: 'FunctionRuntime: invoke (durable enqueue) to the result event, which fires after the completion committed; one at a time',
       },
     });
@@ -144,6 +147,7 @@ async function roundTrips(
   progress: Progress,
   cleanup: Cleanup,
   fns: string,
+  placement: { value: string },
 ): Promise<Map<string, Summary>> {
   const raw = new Worker(ECHO, { workerData: 'raw' });
   cleanup.add('stop raw worker', () => raw.terminate().then(() => undefined));
@@ -171,7 +175,52 @@ async function roundTrips(
   ];
   const samples = new Map<string, number[]>(systems.map(([l]) => [l, []]));
   const perRound = Math.ceil(s.samples / s.rounds);
-  for (const [, trip] of systems) for (let i = 0; i < s.warmup; i++) await trip(i);
+  // Each system's worker is the thread that ran most during its warm-up.
+  const workerThreads: number[] = [];
+  for (const [, trip] of systems) {
+    const before = threadTimes();
+    for (let i = 0; i < s.warmup; i++) await trip(i);
+    const tid = busiestThread(before);
+    if (tid !== undefined) workerThreads.push(tid);
+  }
+  const restore = pinForRoundTrips(progress, placement, workerThreads);
+  try {
+    await measureRounds(s, progress, systems, samples, perRound);
+  } finally {
+    restore();
+  }
+  return new Map([...samples].map(([l, v]) => [l, summarize(v)]));
+}
+
+/**
+ * The main thread on one CPU and every system's worker on another (see lib/affinity.ts): the placement a
+ * busy node gives its workers, the same for every system. Returns what puts the main thread back, so the
+ * threads started later (the throughput run's workers inherit its mask) may use every CPU.
+ */
+function pinForRoundTrips(progress: Progress, placement: { value: string }, workers: number[]): () => void {
+  const why =
+    cannotPin() ?? (new Set(workers).size < 3 ? "the workers' threads were not told apart" : undefined);
+  if (why !== undefined) {
+    placement.value = `left to the kernel (${why})`;
+    progress.info(`  threads not pinned: ${why}; round trips depend on where the kernel puts each worker`);
+    return () => undefined;
+  }
+  const cpus = allowedCpus();
+  const [main, other] = [cpus[0]!, cpus[1]!];
+  pinThread(process.pid, [main]);
+  for (const tid of workers) pinThread(tid, [other]);
+  placement.value = `main thread on CPU ${main}, every system's worker thread on CPU ${other}`;
+  progress.info(`  threads pinned: ${placement.value}`);
+  return () => pinThread(process.pid, cpus);
+}
+
+async function measureRounds(
+  s: Settings,
+  progress: Progress,
+  systems: [string, RoundTrip][],
+  samples: Map<string, number[]>,
+  perRound: number,
+): Promise<void> {
   for (let r = 0; r < s.rounds; r++) {
     const order = systems.map((_, i) => systems[(i + r) % systems.length]!);
     for (const [label, trip] of order) {
@@ -185,7 +234,6 @@ async function roundTrips(
       progress.done(`p50 ${(summarize(out).p50 * 1000).toFixed(1)} µs`);
     }
   }
-  return new Map([...samples].map(([l, v]) => [l, summarize(v)]));
 }
 
 /** The node's dispatch path without the queue: scheduler, warm worker pool, thread runners. */
@@ -228,12 +276,14 @@ function dispatchOn(
 
 const ROUNDS = 5;
 /**
- * Unmeasured rounds of both modes first. A batched round is short (15-30 ms), so the first few run its own
- * code (gatherer, batch encoding, the worker's batch loop) before the JIT has compiled it: measured from a
- * cold start, batched rounds climbed from about 500,000 to 1,200,000 invocations/s over five rounds while
- * the unbatched ones (warm after their first 250 ms) stayed level.
+ * Unmeasured rounds first, for as long as each mode needs to reach its steady state: 2 s of rounds each (at
+ * least 3). A batched round is short (10-30 ms), and measured from a cold start the batched rounds kept
+ * climbing for 10-20 rounds (from about 0.6 to 2 million invocations/s, as the JIT compiled the batch path and
+ * the young generation grew) while the unbatched ones, 120-250 ms each, were level after their first. Three
+ * rounds of each, the earlier warm-up, left the batched figure on the slope.
  */
-const WARMUP_ROUNDS = 3;
+const WARMUP_MS = 2_000;
+const WARMUP_MIN_ROUNDS = 3;
 
 /** The tiny function through the function layer, one call per invocation against micro-batches of 50. */
 async function throughput(
@@ -246,19 +296,31 @@ async function throughput(
   const one = dispatchOn(cores, fns, 'double', cleanup);
   const many = dispatchOn(cores, fns, 'doubleBatch', cleanup, true);
   await Promise.all([one.ready, many.ready]);
+  const unbatchedRound = (): Promise<unknown> =>
+    Promise.all(Array.from({ length: s.tiny }, (_, n) => one.run(n)));
   const best = { unbatched: 0, batched: 0 };
-  progress.start(`tiny function: ${WARMUP_ROUNDS} unmeasured rounds of each mode`);
-  for (let r = 0; r < WARMUP_ROUNDS; r++) {
-    await Promise.all(Array.from({ length: s.tiny }, (_, n) => one.run(n)));
-    await batchedRound(s.tiny, many.run);
-  }
-  progress.done('');
-  // Best of five: a batched round lasts 15-30 ms, so one garbage collection or a thread the VM is slow to
-  // wake moves it by half; the unbatched rounds (about 250 ms) barely move. Both get the same rounds.
+  progress.start(`tiny function: ${WARMUP_MS / 1000} s of unmeasured rounds of each mode`);
+  const warm = { unbatched: { ms: 0, rounds: 0 }, batched: { ms: 0, rounds: 0 } };
+  const cold = (w: { ms: number; rounds: number }): boolean =>
+    w.ms < WARMUP_MS || w.rounds < WARMUP_MIN_ROUNDS;
+  while (cold(warm.unbatched) || cold(warm.batched))
+    for (const [w, round] of [
+      [warm.unbatched, unbatchedRound],
+      [warm.batched, () => batchedRound(s.tiny, many.run)],
+    ] as const) {
+      if (!cold(w)) continue;
+      const t0 = performance.now();
+      await round();
+      w.ms += performance.now() - t0;
+      w.rounds++;
+    }
+  progress.done(`${warm.unbatched.rounds} unbatched and ${warm.batched.rounds} batched rounds`);
+  // Best of five: a batched round lasts 10-30 ms, so one garbage collection or a thread the VM is slow to
+  // wake moves it by half; the unbatched rounds (120-250 ms) barely move. Both get the same rounds.
   for (let r = 0; r < ROUNDS; r++) {
     progress.start(`tiny function, ${s.tiny} invocations, one call each (round ${r + 1}/${ROUNDS})`);
     let t0 = performance.now();
-    await Promise.all(Array.from({ length: s.tiny }, (_, n) => one.run(n)));
+    await unbatchedRound();
     const unbatched = Math.round(s.tiny / ((performance.now() - t0) / 1000));
     progress.done(`${unbatched} invocations/s`);
 
