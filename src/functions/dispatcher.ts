@@ -65,11 +65,16 @@ export class Dispatcher {
   run(job: DispatchJob): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       const e: Entry = { job, resolve, reject };
-      this.entries.set(job.id, e);
       // A job is a scheduler item as it is: no copy per dispatch. On a node that keeps up nothing waits, so
-      // the job starts without queueing (and without riders: there is nothing to take).
-      if (this.scheduler.startNow(job)) return this.start(job.id, e, NO_RIDERS);
+      // the job starts without queueing (and without riders: there is nothing to take). Recorded only once
+      // the scheduler took it: a job it refuses (a duplicate id, an unknown pool) must not replace or leave
+      // an entry behind.
+      if (this.scheduler.startNow(job)) {
+        this.entries.set(job.id, e);
+        return this.start(job.id, e, NO_RIDERS);
+      }
       this.scheduler.submit(job);
+      this.entries.set(job.id, e);
       this.pump();
     });
   }

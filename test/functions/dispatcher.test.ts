@@ -99,4 +99,19 @@ describe('dispatcher convoys', () => {
     expect(posts.n).toBe(6);
     expect(scheduler.snapshot()).toMatchObject({ running: 0, runningItems: 0 });
   });
+
+  it('refuses a job the scheduler refuses without disturbing the running job of the same id', async () => {
+    const { dispatcher, scheduler, job } = await node();
+    const first = job('slow', { ms: 50 }, 0);
+    const running = dispatcher.run(first);
+    await expect(dispatcher.run({ ...first, input: { ...first.input, input: { ms: 1 } } })).rejects.toThrow(
+      /already waiting or running/,
+    );
+    await expect(dispatcher.run({ ...job('echo', { n: 1 }, 0), pool: 'nope' })).rejects.toThrow(
+      /unknown pool/,
+    );
+    // The first job still answers, and leaves nothing behind.
+    await expect(running).resolves.toEqual({ done: true });
+    expect(scheduler.snapshot()).toMatchObject({ running: 0, runningItems: 0, waiting: 0 });
+  });
 });

@@ -68,7 +68,7 @@ export class ThreadRunner implements Runner {
         new Promise<void>((resolve, reject) => {
           if (this.isDead) return reject(new FunctionFailure('platform', 'runner closed before it started'));
           const w = new Worker(entry, {
-            execArgv: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
+            execArgv: [],
             resourceLimits: { maxOldGenerationSizeMb: memoryMb },
           });
           this.worker = w;
