@@ -86,8 +86,7 @@ export async function main(argv: string[]): Promise<void> {
   cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
   try {
     const fns = (await bundle(fileURLToPath(new URL('./functions/tiny.ts', import.meta.url)), dir)).path;
-    const placement = { value: '' };
-    const latency = await roundTrips(settings, progress, cleanup, fns, placement);
+    const { latency, placement } = await roundTrips(settings, progress, cleanup, fns);
     const raw = latency.get('raw worker_threads')!;
     const cosmos = latency.get('Cosmos dispatch')!;
     const piscina = latency.get('piscina')!;
@@ -127,7 +126,7 @@ export async function main(argv: string[]): Promise<void> {
       method: {
         roundTrip:
           'sequential round trips of {n} to one warm worker, after warm-up; systems alternate in rounds so they share the machine',
-        placement: placement.value,
+        placement,
         cosmos:
           'SlotScheduler → WorkerPool → ThreadRunner → worker (input and output validated by zod) → back',
         throughput:
@@ -147,8 +146,7 @@ async function roundTrips(
   progress: Progress,
   cleanup: Cleanup,
   fns: string,
-  placement: { value: string },
-): Promise<Map<string, Summary>> {
+): Promise<{ latency: Map<string, Summary>; placement: string }> {
   const raw = new Worker(ECHO, { workerData: 'raw' });
   cleanup.add('stop raw worker', () => raw.terminate().then(() => undefined));
   const waiting = new Map<number, (v: unknown) => void>();
@@ -183,35 +181,35 @@ async function roundTrips(
     const tid = busiestThread(before);
     if (tid !== undefined) workerThreads.push(tid);
   }
-  const restore = pinForRoundTrips(progress, placement, workerThreads);
+  const { placement, restore } = pinForRoundTrips(progress, workerThreads);
   try {
     await measureRounds(s, progress, systems, samples, perRound);
   } finally {
     restore();
   }
-  return new Map([...samples].map(([l, v]) => [l, summarize(v)]));
+  return { latency: new Map([...samples].map(([l, v]) => [l, summarize(v)])), placement };
 }
 
 /**
  * The main thread on one CPU and every system's worker on another (see lib/affinity.ts): the placement a
- * busy node gives its workers, the same for every system. Returns what puts the main thread back, so the
- * threads started later (the throughput run's workers inherit its mask) may use every CPU.
+ * busy node gives its workers, the same for every system. Returns how the threads were placed, and what
+ * puts the main thread back, so the threads started later (the throughput run's workers inherit its mask)
+ * may use every CPU.
  */
-function pinForRoundTrips(progress: Progress, placement: { value: string }, workers: number[]): () => void {
+function pinForRoundTrips(progress: Progress, workers: number[]): { placement: string; restore: () => void } {
   const why =
     cannotPin() ?? (new Set(workers).size < 3 ? "the workers' threads were not told apart" : undefined);
   if (why !== undefined) {
-    placement.value = `left to the kernel (${why})`;
     progress.info(`  threads not pinned: ${why}; round trips depend on where the kernel puts each worker`);
-    return () => undefined;
+    return { placement: `left to the kernel (${why})`, restore: () => undefined };
   }
   const cpus = allowedCpus();
   const [main, other] = [cpus[0]!, cpus[1]!];
   pinThread(process.pid, [main]);
   for (const tid of workers) pinThread(tid, [other]);
-  placement.value = `main thread on CPU ${main}, every system's worker thread on CPU ${other}`;
-  progress.info(`  threads pinned: ${placement.value}`);
-  return () => pinThread(process.pid, cpus);
+  const placement = `main thread on CPU ${main}, every system's worker thread on CPU ${other}`;
+  progress.info(`  threads pinned: ${placement}`);
+  return { placement, restore: () => pinThread(process.pid, cpus) };
 }
 
 async function measureRounds(

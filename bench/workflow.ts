@@ -17,7 +17,7 @@ import { machineInfo } from './lib/machine.js';
 import { databaseUrl, dropSchema, serverInfo, uniqueSchema } from './lib/pg.js';
 import { Progress } from './lib/progress.js';
 import { Report } from './lib/report.js';
-import { median, summarize, type Summary } from './lib/stats.js';
+import { median, summarize, timedRounds, type Summary } from './lib/stats.js';
 
 const USAGE = `usage: npm run bench -- workflow [options]
   --single <n>       executions started alone, one at a time, per system (default 200)
@@ -187,16 +187,12 @@ async function cosmos(
   progress.start(`${label}: ${s.throughputWarmup} warm-up executions, ${s.inFlight} in flight`);
   await lanes(s.throughputWarmup);
   progress.done('');
-  const rounds: number[] = [];
-  for (let r = 0; r < s.throughputRounds; r++) {
+  const rounds = await timedRounds(s.throughputRounds, s.executions, lanes, (r, rate) => {
+    if (rate !== undefined) return progress.done(`${rate} executions/s`);
     progress.start(
       `${label}: ${s.executions} executions, ${s.inFlight} in flight (round ${r + 1}/${s.throughputRounds})`,
     );
-    const t0 = performance.now();
-    await lanes(s.executions);
-    rounds.push(Math.round(s.executions / ((performance.now() - t0) / 1000)));
-    progress.done(`${rounds.at(-1)} executions/s`);
-  }
+  });
   await stop();
   await closeStore();
   return { single, throughput: median(rounds), rounds };

@@ -4,7 +4,7 @@ import type { DLogger } from '@dbos-inc/dbos-sdk';
 import pg from 'pg';
 import { Cleanup } from './cleanup.js';
 import { withClient } from './pg.js';
-import { median } from './stats.js';
+import { median, timedRounds } from './stats.js';
 
 export interface DbosWorkflowResult {
   /** Milliseconds per execution, from start until its result is available, started alone one at a time. */
@@ -133,14 +133,11 @@ export async function runDbosWorkflows(o: DbosWorkflowOptions): Promise<DbosWork
       progress(`dbos: ${o.throughputWarmup} warm-up executions, ${o.inFlight} in flight`);
       await lanes(o.throughputWarmup);
     }
-    const rounds: number[] = [];
     const count = o.throughputRounds ?? 1;
-    for (let r = 0; r < count; r++) {
-      progress(`dbos: ${o.executions} executions, ${o.inFlight} in flight (round ${r + 1}/${count})`);
-      const t0 = performance.now();
-      await lanes(o.executions);
-      rounds.push(Math.round((o.executions / (performance.now() - t0)) * 1000));
-    }
+    const rounds = await timedRounds(count, o.executions, lanes, (r, rate) => {
+      if (rate === undefined)
+        progress(`dbos: ${o.executions} executions, ${o.inFlight} in flight (round ${r + 1}/${count})`);
+    });
     const throughput = median(rounds);
     progress(`dbos: ${throughput} executions/s (median of ${rounds.join(', ')})`);
 

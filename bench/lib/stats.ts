@@ -33,3 +33,24 @@ export function summarize(values: readonly number[]): Summary {
 
 /** Milliseconds since `start`, a `performance.now()` reading. */
 export const since = (start: number): number => performance.now() - start;
+
+/**
+ * Throughput rounds: `rounds` runs of `count` operations each, timed one by one. Returns each round's rate in
+ * operations per second, in order; `onRound` hears about each round before (rate undefined) and after it.
+ */
+export async function timedRounds(
+  rounds: number,
+  count: number,
+  run: (count: number) => Promise<void>,
+  onRound: (round: number, rate?: number) => void = () => undefined,
+): Promise<number[]> {
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    onRound(r);
+    const t0 = performance.now();
+    await run(count);
+    rates.push(Math.round(count / ((performance.now() - t0) / 1000)));
+    onRound(r, rates[r]);
+  }
+  return rates;
+}
